@@ -1,0 +1,143 @@
+//! The ingest service's configuration: every field a `--flag` and a `ZOOMSTREAM_…` variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::SecretString;
+use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_schemas::App;
+
+/// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
+/// webhook byte-for-byte to the raw Kafka topic, answering 200 only once Kafka acknowledged it.
+#[derive(Clone, Parser)]
+#[command(name = "zoomstream-ingest", version)]
+pub struct Config {
+    /// Address to listen on for webhooks, health and metrics. Port 0 picks a free port.
+    #[arg(long, env = "ZOOMSTREAM_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom).
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub zoom_secret_token: Option<SecretString>,
+
+    /// Secret token of the account-level "Zoom Admin" app (enables POST /webhooks/zoom-admin).
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub zoom_admin_secret_token: Option<SecretString>,
+
+    /// Kafka topic every verified webhook is written to.
+    #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC", default_value = "zoom.webhooks.raw")]
+    pub raw_topic: String,
+
+    /// Partitions of the raw topic when ingest creates it; the most processors that can share it.
+    #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC_PARTITIONS", default_value_t = 12)]
+    pub raw_topic_partitions: i32,
+
+    /// Create the raw topic when it is missing (off where topics are provisioned separately).
+    #[arg(long, env = "ZOOMSTREAM_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub create_topics: bool,
+
+    /// Replication factor of the raw topic when ingest creates it.
+    #[arg(long, env = "ZOOMSTREAM_REPLICATION_FACTOR", default_value_t = 1)]
+    pub replication_factor: i32,
+
+    /// Accepted distance between x-zm-request-timestamp and now, in seconds (replay window).
+    #[arg(long, env = "ZOOMSTREAM_REPLAY_WINDOW_SECS", default_value_t = 300)]
+    pub replay_window_secs: u64,
+
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// How long a webhook may wait for Kafka's acknowledgement before ingest answers 503.
+    /// Zoom gives up after 3 s, so this stays well below that.
+    #[arg(long, env = "ZOOMSTREAM_PUBLISH_TIMEOUT_MS", default_value_t = 2000)]
+    pub publish_timeout_ms: u64,
+
+    /// How long a client may take to send its body before ingest answers 408.
+    #[arg(long, env = "ZOOMSTREAM_BODY_TIMEOUT_MS", default_value_t = 5000)]
+    pub body_timeout_ms: u64,
+
+    /// Webhooks being handled at once above which ingest sheds load with 503.
+    #[arg(long, env = "ZOOMSTREAM_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, String> {
+    if s.trim().is_empty() {
+        return Err("the secret token is empty".into());
+    }
+    Ok(SecretString::from(s.to_owned()))
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets show only whether they are set.
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("kafka", &self.kafka)
+            .field("zoom_secret_token", &self.zoom_secret_token.as_ref().map(|_| "<set>"))
+            .field("zoom_admin_secret_token", &self.zoom_admin_secret_token.as_ref().map(|_| "<set>"))
+            .field("raw_topic", &self.raw_topic)
+            .field("raw_topic_partitions", &self.raw_topic_partitions)
+            .field("create_topics", &self.create_topics)
+            .field("replication_factor", &self.replication_factor)
+            .field("replay_window_secs", &self.replay_window_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("publish_timeout_ms", &self.publish_timeout_ms)
+            .field("body_timeout_ms", &self.body_timeout_ms)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+/// Configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no Zoom secret token configured: set ZOOMSTREAM_ZOOM_SECRET_TOKEN (Zoom app) and/or \
+         ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN (Zoom Admin app), found in the app's Feature page \
+         on the Zoom Marketplace"
+    )]
+    NoSecret,
+    #[error("{0} must be greater than zero")]
+    NotPositive(&'static str),
+}
+
+impl Config {
+    /// A config for tests and embedding: listen on a free loopback port, defaults elsewhere.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Config::parse_from(["zoomstream-ingest", "--listen", "127.0.0.1:0", "--kafka-brokers", &brokers.into()])
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.zoom_secret_token.is_none() && self.zoom_admin_secret_token.is_none() {
+            return Err(ConfigError::NoSecret);
+        }
+        if self.raw_topic_partitions <= 0 {
+            return Err(ConfigError::NotPositive("raw_topic_partitions"));
+        }
+        if self.publish_timeout_ms == 0 {
+            return Err(ConfigError::NotPositive("publish_timeout_ms"));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::NotPositive("max_in_flight"));
+        }
+        Ok(())
+    }
+
+    pub fn secret(&self, app: App) -> Option<&SecretString> {
+        match app {
+            App::Zoom => self.zoom_secret_token.as_ref(),
+            App::ZoomAdmin => self.zoom_admin_secret_token.as_ref(),
+        }
+    }
+
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+}

@@ -1,0 +1,265 @@
+//! The HTTP contract: webhook paths, health, readiness and metrics, and how each failure is
+//! answered. Zoom retries only 5xx, so anything transient is a 503 and a 4xx always means
+//! "this request can never succeed".
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use zoomstream_schemas::{raw, App};
+
+use crate::metrics::IngestMetrics;
+use crate::publish::{PublishError, RawPublisher, RawRecord};
+use crate::verify::{VerifyError, Verifier};
+
+/// Everything a request handler needs; built once per service.
+pub struct AppState {
+    pub zoom: Option<Verifier>,
+    pub zoom_admin: Option<Verifier>,
+    pub publisher: RawPublisher,
+    pub metrics: IngestMetrics,
+    pub permits: Arc<Semaphore>,
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+}
+
+impl AppState {
+    fn verifier(&self, app: App) -> Option<&Verifier> {
+        match app {
+            App::Zoom => self.zoom.as_ref(),
+            App::ZoomAdmin => self.zoom_admin.as_ref(),
+        }
+    }
+}
+
+/// The router: `POST /webhooks/{zoom|zoom-admin}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/webhooks/{app}", post(webhook))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { WebhookError::NotFound.into_response() })
+        .with_state(state)
+}
+
+/// Why a webhook was not accepted. The message is what the caller reads: specific, and never
+/// an internal detail (broker addresses, secrets, library errors go to the log only).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("the {0} app is not configured on this server")]
+    AppNotConfigured(App),
+    #[error("content-type must be application/json")]
+    UnsupportedMediaType,
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("request body was not received within {0:?}")]
+    BodyTimeout(Duration),
+    #[error("request body could not be read")]
+    BodyUnreadable,
+    #[error("{0}")]
+    Unauthorized(#[from] VerifyError),
+    #[error("body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("body has no string field \"event\"")]
+    MissingEvent,
+    #[error("endpoint.url_validation without a string payload.plainToken")]
+    MissingPlainToken,
+    #[error("server is overloaded, retry later")]
+    Overloaded,
+    #[error("the webhook could not be stored durably, retry later")]
+    Unavailable(#[source] PublishError),
+}
+
+impl WebhookError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebhookError::NotFound | WebhookError::AppNotConfigured(_) => StatusCode::NOT_FOUND,
+            WebhookError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WebhookError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            WebhookError::BodyUnreadable
+            | WebhookError::MalformedJson(_)
+            | WebhookError::MissingEvent
+            | WebhookError::MissingPlainToken => StatusCode::BAD_REQUEST,
+            WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            WebhookError::Overloaded | WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The outcome label of the requests metric, and the `error` field of the response.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebhookError::NotFound => "not_found",
+            WebhookError::AppNotConfigured(_) => "app_not_configured",
+            WebhookError::UnsupportedMediaType => "unsupported_media_type",
+            WebhookError::PayloadTooLarge(_) => "payload_too_large",
+            WebhookError::BodyTimeout(_) => "body_timeout",
+            WebhookError::BodyUnreadable => "body_unreadable",
+            WebhookError::Unauthorized(_) => "unauthorized",
+            WebhookError::MalformedJson(_) => "malformed_json",
+            WebhookError::MissingEvent => "missing_event",
+            WebhookError::MissingPlainToken => "missing_plain_token",
+            WebhookError::Overloaded => "overloaded",
+            WebhookError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.code(), "message": self.to_string()}));
+        if matches!(self, WebhookError::Overloaded | WebhookError::Unavailable(_)) {
+            (self.status(), [(header::RETRY_AFTER, "1")], body).into_response()
+        } else {
+            (self.status(), body).into_response()
+        }
+    }
+}
+
+/// Keeps the in-flight gauge honest however the handler ends.
+struct InFlight<'a>(&'a IngestMetrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a IngestMetrics) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+async fn webhook(State(state): State<Arc<AppState>>, Path(app): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let app: Option<App> = app.parse().ok();
+    let app_label = app.map_or("unknown", App::as_str);
+    let outcome = match app {
+        None => Err(WebhookError::NotFound),
+        Some(app) => handle(&state, app, &headers, body).await,
+    };
+    let (label, response) = match outcome {
+        Ok((label, response)) => (label, response),
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::warn!(app = app_label, outcome = err.code(), error = ?err, "webhook not accepted");
+            } else {
+                tracing::info!(app = app_label, outcome = err.code(), reason = %err, "webhook rejected");
+            }
+            (err.code(), err.into_response())
+        }
+    };
+    state.metrics.requests.with_label_values(&[app_label, label]).inc();
+    response
+}
+
+#[tracing::instrument(skip_all, fields(app = %app))]
+async fn handle(
+    state: &AppState,
+    app: App,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(&'static str, Response), WebhookError> {
+    let verifier = state.verifier(app).ok_or(WebhookError::AppNotConfigured(app))?;
+    // Shed load before reading the body: a 503 makes Zoom retry later.
+    let _permit = state.permits.clone().try_acquire_owned().map_err(|_| WebhookError::Overloaded)?;
+    let _in_flight = InFlight::enter(&state.metrics);
+
+    if !is_json(headers) {
+        return Err(WebhookError::UnsupportedMediaType);
+    }
+    let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
+    let received_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+
+    let timestamp = header_str(headers, raw::headers::ZM_REQUEST_TIMESTAMP);
+    let signature = header_str(headers, raw::headers::ZM_SIGNATURE);
+    verifier.verify(timestamp, signature, &body, received_at.as_secs())?;
+    let (timestamp, signature) = (timestamp.unwrap_or_default(), signature.unwrap_or_default());
+
+    let envelope: Value = serde_json::from_slice(&body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
+    let event = envelope
+        .get("event")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+        .ok_or(WebhookError::MissingEvent)?;
+
+    if event == "endpoint.url_validation" {
+        let plain = envelope
+            .pointer("/payload/plainToken")
+            .and_then(Value::as_str)
+            .ok_or(WebhookError::MissingPlainToken)?;
+        let answer = json!({"plainToken": plain, "encryptedToken": verifier.encrypt_token(plain)});
+        tracing::info!("answered endpoint.url_validation");
+        return Ok(("url_validation", Json(answer).into_response()));
+    }
+
+    let event_id = raw::event_id(app, &envelope);
+    let key = raw::partition_key(&envelope);
+    let record = RawRecord {
+        app,
+        event,
+        event_id: &event_id,
+        key: key.as_deref(),
+        received_at_ms: i64::try_from(received_at.as_millis()).unwrap_or(i64::MAX),
+        zm_timestamp: timestamp,
+        zm_signature: signature,
+        zm_request_id: header_str(headers, raw::headers::ZM_REQUEST_ID),
+        zm_tracking_id: header_str(headers, raw::headers::ZM_TRACKING_ID),
+        traceparent: header_str(headers, raw::headers::TRACEPARENT),
+        body: &body,
+    };
+    let (partition, offset) = state.publisher.publish(&record).await.map_err(WebhookError::Unavailable)?;
+    tracing::info!(event, event_id = %event_id, partition, offset, "webhook published");
+    Ok(("accepted", Json(json!({"status": "accepted", "event_id": event_id})).into_response()))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    header_str(headers, header::CONTENT_TYPE.as_str())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Duration) -> Result<Bytes, WebhookError> {
+    let declared = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(WebhookError::PayloadTooLarge(limit));
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(WebhookError::BodyTimeout(timeout)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(WebhookError::PayloadTooLarge(limit)),
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "reading request body");
+            Err(WebhookError::BodyUnreadable)
+        }
+    }
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.publisher.ready().await {
+        Ok(()) => Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response(),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": reason}))).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    zoomstream_runtime::metrics::render(&state.metrics.registry)
+}

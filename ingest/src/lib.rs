@@ -1,0 +1,119 @@
+//! zoomstream ingest: Zoom webhooks in, verified, durably on the raw Kafka topic before Zoom
+//! hears 200.
+//!
+//! [`Ingest::build`] binds the listener (port 0 works; [`Ingest::local_addr`] tells the real
+//! one) and connects the producer; [`Ingest::run_until`] serves until the token is cancelled,
+//! then finishes in-flight requests and flushes the producer. `main` is [`run`].
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod publish;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_schemas::App;
+
+pub use config::Config;
+pub use http::app;
+
+use crate::http::AppState;
+use crate::metrics::IngestMetrics;
+use crate::publish::RawPublisher;
+use crate::verify::Verifier;
+
+/// A bound, connected ingest service, not yet serving.
+pub struct Ingest {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    kafka: KafkaArgs,
+    /// The raw topic to create when missing, unless topics are provisioned separately.
+    raw_topic: Option<TopicSpec>,
+}
+
+impl Ingest {
+    pub async fn build(config: Config) -> anyhow::Result<Ingest> {
+        config.validate()?;
+        let metrics = IngestMetrics::new();
+        let window = Duration::from_secs(config.replay_window_secs);
+        let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
+        let publisher = RawPublisher::new(&config.kafka, config.raw_topic.clone(), config.publish_timeout(), metrics.clone())?;
+        let state = Arc::new(AppState {
+            zoom: verifier(App::Zoom),
+            zoom_admin: verifier(App::ZoomAdmin),
+            publisher,
+            metrics,
+            permits: Arc::new(Semaphore::new(config.max_in_flight)),
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: Duration::from_millis(config.body_timeout_ms),
+        });
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Ingest {
+            listener,
+            state,
+            kafka: config.kafka.clone(),
+            raw_topic: config.create_topics.then(|| TopicSpec {
+                name: config.raw_topic.clone(),
+                partitions: config.raw_topic_partitions,
+                replication_factor: config.replication_factor,
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and flushes Kafka.
+    pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
+        let Ingest { listener, state, kafka, raw_topic } = self;
+        // Kafka may come up after ingest: keep trying to create the raw topic; /readyz says
+        // when it is there.
+        let topic_task = raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
+        tracing::info!(addr = %listener.local_addr()?, "ingest listening");
+        axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP")?;
+        if let Some(task) = topic_task {
+            task.abort();
+        }
+        let flushing = state.clone();
+        tokio::task::spawn_blocking(move || flushing.publisher.flush(Duration::from_secs(10)))
+            .await
+            .context("flushing the producer")?;
+        tracing::info!("ingest stopped");
+        Ok(())
+    }
+}
+
+async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: ShutdownToken) {
+    loop {
+        match ensure_topics(&kafka, std::slice::from_ref(&topic)).await {
+            Ok(()) => return,
+            Err(err) => tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    zoomstream_runtime::telemetry::init_logging();
+    tracing::info!(config = ?config, "starting zoomstream-ingest");
+    let ingest = Ingest::build(config).await?;
+    ingest.run_until(shutdown::on_signal()).await
+}

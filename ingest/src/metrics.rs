@@ -1,0 +1,62 @@
+//! The ingest service's Prometheus metrics, all on the service's own registry.
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use zoomstream_runtime::metrics::register;
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub registry: Registry,
+    /// Webhooks by app (`zoom`, `zoom-admin`, `unknown`) and outcome (a fixed set, see `http`).
+    pub requests: IntCounterVec,
+    /// Time from handing a webhook to the producer to the broker's acknowledgement.
+    pub publish_seconds: Histogram,
+    /// Publish failures by kind (`timeout`, `queue_full`, `too_large`, `kafka`).
+    pub kafka_errors: IntCounterVec,
+    /// Webhooks being handled right now.
+    pub in_flight: IntGauge,
+}
+
+impl IngestMetrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("zoomstream_ingest_requests_total", "Webhook requests by app and outcome."),
+                &["app", "outcome"],
+            )
+            .expect("valid metric"),
+        );
+        let publish_seconds = register(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "zoomstream_ingest_publish_duration_seconds",
+                    "Time from producing a webhook to the broker's acknowledgement.",
+                )
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0]),
+            )
+            .expect("valid metric"),
+        );
+        let kafka_errors = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("zoomstream_ingest_kafka_errors_total", "Failed publishes to Kafka by kind."),
+                &["kind"],
+            )
+            .expect("valid metric"),
+        );
+        let in_flight = register(
+            &registry,
+            IntGauge::new("zoomstream_ingest_in_flight_requests", "Webhook requests being handled.")
+                .expect("valid metric"),
+        );
+        IngestMetrics { registry, requests, publish_seconds, kafka_errors, in_flight }
+    }
+}
+
+impl Default for IngestMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

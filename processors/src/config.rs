@@ -1,0 +1,118 @@
+//! The processor service's configuration: every field a `--flag` and a `ZOOMSTREAM_…` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use zoomstream_runtime::kafka::KafkaArgs;
+
+/// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
+/// source's Avro records to its topic; records it cannot handle go to the dead-letter topic.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "zoomstream-processor", version)]
+pub struct Config {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// The raw topic ingest writes to.
+    #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC", default_value = "zoom.webhooks.raw")]
+    pub raw_topic: String,
+
+    /// Consumer group shared by all processors; run more processes to scale out.
+    #[arg(long, env = "ZOOMSTREAM_GROUP_ID", default_value = "zoomstream-processors")]
+    pub group_id: String,
+
+    /// The sources file: which events go to which topic with which schema.
+    #[arg(long, env = "ZOOMSTREAM_SOURCES", default_value = "schemas/sources.toml")]
+    pub sources: PathBuf,
+
+    /// Where records that cannot be parsed or mapped go, with the reason in headers.
+    #[arg(long, env = "ZOOMSTREAM_DLQ_TOPIC", default_value = "zoom.webhooks.dlq")]
+    pub dlq_topic: String,
+
+    /// Address of the /metrics and /healthz endpoint. Port 0 picks a free port.
+    #[arg(long, env = "ZOOMSTREAM_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+
+    /// exactly-once: outputs and the input offset commit in one Kafka transaction (needs a
+    /// broker with transactions; readers use isolation.level=read_committed).
+    /// at-least-once: outputs are acknowledged, then the offset is committed.
+    #[arg(long, env = "ZOOMSTREAM_DELIVERY", value_enum, default_value_t = Delivery::ExactlyOnce)]
+    pub delivery: Delivery,
+
+    /// Transactional id of this process (exactly-once). Must differ between running processes;
+    /// defaults to one derived from the group, host and process id.
+    #[arg(long, env = "ZOOMSTREAM_TRANSACTIONAL_ID")]
+    pub transactional_id: Option<String>,
+
+    /// Confluent-compatible schema registry. When set, records use the Confluent wire format and
+    /// schemas are registered under `<topic>-value`; otherwise Avro single-object encoding.
+    #[arg(long, env = "ZOOMSTREAM_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
+
+    /// Zoom user id of the user-level Zoom app's user: decides `*.by_me`, `*.for_me`.
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_ID")]
+    pub zoom_user_id: Option<String>,
+
+    /// E-mail of the user-level Zoom app's user (matched against `payload.operator`).
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_EMAIL")]
+    pub zoom_user_email: Option<String>,
+
+    /// Create missing source and DLQ topics at start (off where topics are provisioned
+    /// separately).
+    #[arg(long, env = "ZOOMSTREAM_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub create_topics: bool,
+
+    /// Partitions of the source and DLQ topics when the processor creates them.
+    #[arg(long, env = "ZOOMSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
+    pub topic_partitions: i32,
+
+    /// Replication factor of the topics the processor creates.
+    #[arg(long, env = "ZOOMSTREAM_REPLICATION_FACTOR", default_value_t = 1)]
+    pub replication_factor: i32,
+
+    /// Most raw records per transaction / offset commit.
+    #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_RECORDS", default_value_t = 1000)]
+    pub batch_max_records: usize,
+
+    /// Longest a batch stays open, in milliseconds: bounds the added end-to-end latency.
+    #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_MS", default_value_t = 100)]
+    pub batch_max_ms: u64,
+
+    /// Backfill: reprocess the raw topic from the beginning for this one source only, under a
+    /// group of its own, then exit. Other sources' topics are not written.
+    #[arg(long, env = "ZOOMSTREAM_BACKFILL_SOURCE")]
+    pub backfill_source: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Delivery {
+    ExactlyOnce,
+    AtLeastOnce,
+}
+
+impl Config {
+    /// A config for tests and embedding: metrics on a free loopback port, defaults elsewhere.
+    pub fn new(brokers: impl Into<String>, sources: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["zoomstream-processor", "--kafka-brokers", &brokers.into()]);
+        config.metrics_listen = ([127, 0, 0, 1], 0).into();
+        config.sources = sources.into();
+        config
+    }
+
+    /// The transactional id for this process.
+    pub fn transactional_id(&self) -> String {
+        self.transactional_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+            format!("{}-{}-{}", self.group_id, host, std::process::id())
+        })
+    }
+
+    /// The consumer group: a backfill reads under a group of its own, from the beginning.
+    pub fn effective_group_id(&self) -> String {
+        match &self.backfill_source {
+            Some(source) => format!("{}.backfill.{}", self.group_id, source),
+            None => self.group_id.clone(),
+        }
+    }
+}

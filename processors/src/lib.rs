@@ -1,0 +1,229 @@
+//! zoomstream processors: the raw Zoom webhook topic in, per-source Avro topics out.
+//!
+//! [`Processor::build`] validates the sources file (a bad file stops the start, with every
+//! problem named), prepares the encoders (registering schemas when a registry is configured),
+//! creates missing topics and binds the metrics endpoint; [`Processor::run_until`] runs the
+//! consume-transform-produce loop ([`pipeline`]) until the token is cancelled.
+
+pub mod config;
+pub mod metrics;
+pub mod pipeline;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router as HttpRouter};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::producer::{Producer as _, ThreadedProducer};
+use serde_json::json;
+use tokio::net::TcpListener;
+use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
+use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_schemas::avro::{Encoder, SchemaRegistry};
+use zoomstream_schemas::catalogue::UserIdentity;
+use zoomstream_schemas::sources;
+
+pub use config::{Config, Delivery};
+
+use crate::metrics::ProcessorMetrics;
+use crate::pipeline::{Pipeline, PipelineContext, ProduceContext, Shared};
+use crate::route::{Route, Router};
+
+/// A processor with its sources loaded, topics created and metrics endpoint bound.
+pub struct Processor {
+    config: Config,
+    router: Router,
+    metrics: ProcessorMetrics,
+    metrics_listener: TcpListener,
+}
+
+impl Processor {
+    pub async fn build(config: Config) -> anyhow::Result<Processor> {
+        let file = sources::load(&config.sources)
+            .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
+        let mut selected = file.sources;
+        if let Some(only) = &config.backfill_source {
+            selected.retain(|s| &s.name == only);
+            if selected.is_empty() {
+                bail!("--backfill-source {only:?} is not a source of {}", config.sources.display());
+            }
+        }
+        let routes = encoders(&config, selected).await?;
+        let mut topics: Vec<TopicSpec> = routes
+            .iter()
+            .map(|r| topic(&config, &r.source.topic, config.topic_partitions))
+            .collect();
+        topics.push(topic(&config, &config.dlq_topic, config.topic_partitions));
+        if config.create_topics {
+            ensure_topics(&config.kafka, &topics).await.context("creating the source and DLQ topics")?;
+        }
+
+        let metrics_listener = TcpListener::bind(config.metrics_listen)
+            .await
+            .with_context(|| format!("binding the metrics endpoint {}", config.metrics_listen))?;
+        let me = UserIdentity { user_id: config.zoom_user_id.clone(), email: config.zoom_user_email.clone() };
+        Ok(Processor { router: Router { routes, me }, metrics: ProcessorMetrics::new(), metrics_listener, config })
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Runs the loop until `shutdown` is cancelled (or, for a backfill, until the raw topic is
+    /// read to its end); then commits the open batch and leaves the group.
+    pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
+        let Processor { config, router, metrics, metrics_listener } = self;
+        let healthy = Arc::new(AtomicBool::new(true));
+        let http = tokio::spawn(serve_metrics(metrics_listener, metrics.clone(), healthy.clone(), shutdown.clone()));
+
+        let pipeline = pipeline(&config, router, metrics)?;
+        tracing::info!(
+            group = %config.effective_group_id(),
+            raw_topic = %config.raw_topic,
+            delivery = ?config.delivery,
+            sources = pipeline.router.routes.len(),
+            "processor starting"
+        );
+        let loop_shutdown = shutdown.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let shared = pipeline.shared.clone();
+            let result = pipeline.run(loop_shutdown);
+            // Leave the group only after the loop let go of the consumer (dropped in run).
+            if let Err(err) = shared.producer.flush(Duration::from_secs(10)) {
+                tracing::error!(error = %err, "outputs left unacknowledged at shutdown");
+            }
+            result
+        })
+        .await
+        .context("the processing loop panicked")?;
+        healthy.store(result.is_ok(), Ordering::SeqCst);
+        shutdown.cancel();
+        let _ = http.await;
+        result.context("processing stopped")?;
+        tracing::info!("processor stopped");
+        Ok(())
+    }
+}
+
+fn topic(config: &Config, name: &str, partitions: i32) -> TopicSpec {
+    TopicSpec { name: name.to_owned(), partitions, replication_factor: config.replication_factor }
+}
+
+/// One encoder per source: Confluent framing with a registered schema id when a registry is
+/// configured, Avro single-object encoding otherwise.
+async fn encoders(config: &Config, sources: Vec<sources::Source>) -> anyhow::Result<Vec<Route>> {
+    let mut routes = Vec::with_capacity(sources.len());
+    for source in sources {
+        let encoder = match &config.schema_registry_url {
+            None => Encoder::single_object(&source.schema),
+            Some(url) => {
+                let registry = SchemaRegistry::new(url.clone());
+                let subject = zoomstream_schemas::avro::subject_for_topic(&source.topic);
+                let schema = source.schema.clone();
+                let id = tokio::task::spawn_blocking(move || registry.register(&subject, &schema))
+                    .await?
+                    .with_context(|| format!("registering the schema of source {}", source.name))?;
+                Encoder::confluent(&source.schema, id)
+            }
+        };
+        routes.push(Route { source, encoder });
+    }
+    Ok(routes)
+}
+
+fn pipeline(config: &Config, router: Router, metrics: ProcessorMetrics) -> anyhow::Result<Pipeline> {
+    let transactional_id = config.transactional_id();
+    let mut producer_settings = vec![
+        ("acks", "all"),
+        ("enable.idempotence", "true"),
+        ("linger.ms", "5"),
+        ("client.id", "zoomstream-processor"),
+    ];
+    if config.delivery == Delivery::ExactlyOnce {
+        producer_settings.push(("transactional.id", &transactional_id));
+        producer_settings.push(("transaction.timeout.ms", "60000"));
+    }
+    let producer: ThreadedProducer<ProduceContext> = config
+        .kafka
+        .client_config(&producer_settings)
+        .create_with_context(ProduceContext::default())
+        .context("creating the Kafka producer")?;
+    if config.delivery == Delivery::ExactlyOnce {
+        producer
+            .init_transactions(Duration::from_secs(30))
+            .context("initialising Kafka transactions (use --delivery at-least-once on brokers without them)")?;
+    }
+
+    let group_id = config.effective_group_id();
+    let backfill = config.backfill_source.is_some();
+    let shared = Arc::new(Shared::new(producer, config.delivery, config.raw_topic.clone(), metrics));
+    let consumer: BaseConsumer<PipelineContext> = config
+        .kafka
+        .client_config(&[
+            ("group.id", &group_id),
+            ("client.id", "zoomstream-processor"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("auto.offset.reset", "earliest"),
+            // Offsets are stored only once every output of a record is acknowledged.
+            ("enable.auto.offset.store", "false"),
+            ("enable.auto.commit", if config.delivery == Delivery::AtLeastOnce { "true" } else { "false" }),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", if backfill { "true" } else { "false" }),
+            ("statistics.interval.ms", "5000"),
+        ])
+        .create_with_context(PipelineContext { shared: shared.clone() })
+        .context("creating the Kafka consumer")?;
+    consumer
+        .subscribe(&[&config.raw_topic])
+        .with_context(|| format!("subscribing to {}", config.raw_topic))?;
+    Ok(Pipeline {
+        consumer,
+        shared,
+        router,
+        dlq_topic: config.dlq_topic.clone(),
+        batch_max_records: config.batch_max_records.max(1),
+        batch_max_age: Duration::from_millis(config.batch_max_ms),
+        backfill,
+    })
+}
+
+#[derive(Clone)]
+struct MetricsState {
+    metrics: ProcessorMetrics,
+    healthy: Arc<AtomicBool>,
+}
+
+async fn serve_metrics(listener: TcpListener, metrics: ProcessorMetrics, healthy: Arc<AtomicBool>, shutdown: ShutdownToken) {
+    let app = HttpRouter::new()
+        .route("/metrics", get(|State(s): State<MetricsState>| async move { zoomstream_runtime::metrics::render(&s.metrics.registry) }))
+        .route(
+            "/healthz",
+            get(|State(s): State<MetricsState>| async move {
+                if s.healthy.load(Ordering::SeqCst) {
+                    (StatusCode::OK, Json(json!({"status": "ok"})))
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "failed"})))
+                }
+            }),
+        )
+        .with_state(MetricsState { metrics, healthy });
+    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::error!(error = %err, "metrics endpoint failed");
+    }
+}
+
+/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    zoomstream_runtime::telemetry::init_logging();
+    tracing::info!(config = ?config, "starting zoomstream-processor");
+    let processor = Processor::build(config).await?;
+    tracing::info!(metrics = %processor.metrics_addr(), "metrics endpoint listening");
+    processor.run_until(shutdown::on_signal()).await
+}

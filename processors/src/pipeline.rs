@@ -1,0 +1,406 @@
+//! The consume-transform-produce loop.
+//!
+//! Records are handled in batches. A batch's outputs (source records and dead letters) and its
+//! input offsets are committed together: in one Kafka transaction (exactly-once), or by waiting
+//! for every output's acknowledgement and only then storing the offsets (at-least-once). When a
+//! commit fails, the batch is aborted and the consumer rewinds to its first record, so nothing
+//! is skipped. Partitions being revoked in a rebalance get their open batch committed first.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_schemas::raw::headers;
+
+use crate::config::Delivery;
+use crate::metrics::ProcessorMetrics;
+use crate::route::{DeadLetter, Output, RawMessage, Router};
+
+/// Headers the processor adds to dead letters (the raw record's own headers are kept too).
+pub mod dlq_headers {
+    pub const REASON: &str = "zoomstream-dlq-reason";
+    pub const DETAIL: &str = "zoomstream-dlq-detail";
+    pub const SOURCE: &str = "zoomstream-dlq-source";
+    pub const ORIGIN: &str = "zoomstream-dlq-origin";
+}
+
+/// Header naming the source on every source record.
+pub const SOURCE_HEADER: &str = "zoomstream-source";
+
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failure the loop cannot recover from by retrying the batch (e.g. this producer was fenced
+/// by a newer instance): the process stops and its supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct FatalError {
+    context: &'static str,
+    #[source]
+    source: KafkaError,
+}
+
+/// Counts failed deliveries, so an at-least-once batch knows whether all its outputs landed.
+#[derive(Default)]
+pub struct ProduceContext {
+    failures: AtomicU64,
+}
+
+impl ClientContext for ProduceContext {}
+
+impl ProducerContext for ProduceContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((err, msg)) = result {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!(error = %err, topic = msg.topic(), "output not delivered; the batch will be retried");
+        }
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    open: bool,
+    started: Option<Instant>,
+    records: usize,
+    /// partition → (first offset in the batch, next offset to consume)
+    offsets: BTreeMap<i32, (i64, i64)>,
+    failures_at_start: u64,
+}
+
+/// What the rebalance callback shares with the loop.
+pub struct Shared {
+    pub producer: ThreadedProducer<ProduceContext>,
+    pub delivery: Delivery,
+    pub raw_topic: String,
+    pub metrics: ProcessorMetrics,
+    batch: Mutex<Batch>,
+}
+
+pub struct PipelineContext {
+    pub shared: Arc<Shared>,
+}
+
+impl ClientContext for PipelineContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .get(&self.shared.raw_topic)
+            .map(|t| t.partitions.values().map(|p| p.consumer_lag.max(0)).sum())
+            .unwrap_or(0);
+        self.shared.metrics.consumer_lag.set(lag);
+    }
+}
+
+impl ConsumerContext for PipelineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            tracing::info!(partitions = tpl.count(), "partitions revoked; committing the open batch");
+            if let Err(err) = self.shared.finish_batch(consumer, true) {
+                // The new owner resumes from the last committed offset.
+                tracing::error!(error = %err, "could not commit before the rebalance");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = tpl.count(), "partitions assigned");
+        }
+    }
+}
+
+impl Shared {
+    pub fn new(producer: ThreadedProducer<ProduceContext>, delivery: Delivery, raw_topic: String, metrics: ProcessorMetrics) -> Self {
+        Shared { producer, delivery, raw_topic, metrics, batch: Mutex::new(Batch::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
+        // A panic while holding the lock ends the loop anyway; the state itself stays usable.
+        self.batch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn open_batch(&self) -> Result<(), FatalError> {
+        let mut batch = self.lock();
+        if batch.open {
+            return Ok(());
+        }
+        if self.delivery == Delivery::ExactlyOnce {
+            self.producer
+                .begin_transaction()
+                .map_err(|source| FatalError { context: "beginning a transaction", source })?;
+        }
+        *batch = Batch {
+            open: true,
+            started: Some(Instant::now()),
+            failures_at_start: self.producer.context().failures.load(Ordering::SeqCst),
+            ..Batch::default()
+        };
+        Ok(())
+    }
+
+    fn record_consumed(&self, partition: i32, offset: i64) {
+        let mut batch = self.lock();
+        batch.records += 1;
+        let entry = batch.offsets.entry(partition).or_insert((offset, offset + 1));
+        entry.1 = offset + 1;
+    }
+
+    fn batch_due(&self, max_records: usize, max_age: Duration) -> bool {
+        let batch = self.lock();
+        batch.open && (batch.records >= max_records || batch.started.is_some_and(|s| s.elapsed() >= max_age))
+    }
+
+    /// Commits the open batch, or aborts it and rewinds the consumer to its first record.
+    pub fn finish_batch<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, sync: bool) -> Result<(), FatalError> {
+        let mut batch = self.lock();
+        if !batch.open {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for (&partition, &(_, next)) in &batch.offsets {
+            tpl.add_partition_offset(&self.raw_topic, partition, Offset::Offset(next))
+                .expect("valid offset");
+        }
+        let result = match self.delivery {
+            Delivery::ExactlyOnce => self.commit_transaction(consumer, &tpl),
+            Delivery::AtLeastOnce => self.commit_acknowledged(consumer, &tpl, batch.failures_at_start, sync),
+        };
+        self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        let outcome = match result {
+            Ok(()) => {
+                self.metrics.batches.with_label_values(&["committed"]).inc();
+                Ok(())
+            }
+            Err(err) if is_fatal(&err) => Err(FatalError { context: "committing a batch", source: err }),
+            Err(err) => {
+                tracing::warn!(error = %err, records = batch.records, "batch aborted; rewinding to reprocess it");
+                self.metrics.batches.with_label_values(&["aborted"]).inc();
+                if self.delivery == Delivery::ExactlyOnce {
+                    if let Err(abort) = self.producer.abort_transaction(COMMIT_TIMEOUT) {
+                        if is_fatal(&abort) {
+                            return Err(FatalError { context: "aborting a transaction", source: abort });
+                        }
+                    }
+                }
+                for (&partition, &(first, _)) in &batch.offsets {
+                    // A partition revoked meanwhile cannot be sought; its new owner resumes
+                    // from the committed offset anyway.
+                    if let Err(e) = consumer.seek(&self.raw_topic, partition, Offset::Offset(first), COMMIT_TIMEOUT) {
+                        tracing::debug!(partition, error = %e, "not rewinding a partition no longer assigned");
+                    }
+                }
+                Ok(())
+            }
+        };
+        *batch = Batch::default();
+        outcome
+    }
+
+    fn commit_transaction<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> KafkaResult<()> {
+        let metadata = consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaError::Subscription("the consumer has no group metadata yet".into()))?;
+        self.producer.send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)?;
+        self.producer.commit_transaction(COMMIT_TIMEOUT)
+    }
+
+    fn commit_acknowledged<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+        failures_at_start: u64,
+        sync: bool,
+    ) -> KafkaResult<()> {
+        self.producer.flush(COMMIT_TIMEOUT)?;
+        if self.producer.context().failures.load(Ordering::SeqCst) != failures_at_start {
+            return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
+        }
+        consumer.store_offsets(tpl)?;
+        if sync {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_fatal(err: &KafkaError) -> bool {
+    match err {
+        KafkaError::Transaction(e) => e.is_fatal(),
+        _ => false,
+    }
+}
+
+/// The loop itself; runs on a blocking thread of its own.
+pub struct Pipeline {
+    pub consumer: BaseConsumer<PipelineContext>,
+    pub shared: Arc<Shared>,
+    pub router: Router,
+    pub dlq_topic: String,
+    pub batch_max_records: usize,
+    pub batch_max_age: Duration,
+    /// Backfill: stop once every assigned partition is read to its end; write no dead letters
+    /// that do not belong to the backfilled source.
+    pub backfill: bool,
+}
+
+impl Pipeline {
+    pub fn run(self, shutdown: ShutdownToken) -> Result<(), FatalError> {
+        let mut at_end: HashSet<i32> = HashSet::new();
+        loop {
+            if shutdown.is_cancelled() {
+                tracing::info!("stopping: committing the open batch");
+                return self.shared.finish_batch(&self.consumer, true);
+            }
+            match self.consumer.poll(Duration::from_millis(20)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    at_end.insert(partition);
+                }
+                Some(Err(err)) => tracing::warn!(error = %err, "consumer error"),
+                Some(Ok(msg)) => {
+                    at_end.remove(&msg.partition());
+                    self.handle(&msg)?;
+                }
+            }
+            if self.shared.batch_due(self.batch_max_records, self.batch_max_age) {
+                self.shared.finish_batch(&self.consumer, false)?;
+            }
+            if self.backfill && self.backfill_done(&at_end) {
+                self.shared.finish_batch(&self.consumer, true)?;
+                tracing::info!("backfill complete");
+                return Ok(());
+            }
+        }
+    }
+
+    fn backfill_done(&self, at_end: &HashSet<i32>) -> bool {
+        let Ok(assignment) = self.consumer.assignment() else { return false };
+        let assigned: Vec<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
+        !assigned.is_empty() && assigned.iter().all(|p| at_end.contains(p))
+    }
+
+    #[tracing::instrument(skip_all, fields(partition = msg.partition(), offset = msg.offset()))]
+    fn handle(&self, msg: &BorrowedMessage<'_>) -> Result<(), FatalError> {
+        self.shared.open_batch()?;
+        let started = Instant::now();
+        let header = |name: &str| -> Option<&str> {
+            msg.headers()?
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        };
+        let raw = RawMessage {
+            payload: msg.payload(),
+            app: header(headers::APP),
+            event_id: header(headers::EVENT_ID),
+            received_at: header(headers::RECEIVED_AT),
+        };
+        let outputs = self.router.route(&raw);
+        self.shared.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+        self.shared.metrics.records_in.inc();
+        for output in outputs {
+            match output {
+                Output::Record { route, record, bytes } => {
+                    let source = route.source.name.as_str();
+                    let hdrs = OwnedHeaders::new()
+                        .insert(Header { key: headers::APP, value: Some(route.source.app.as_str()) })
+                        .insert(Header { key: headers::EVENT, value: Some(record.event.as_str()) })
+                        .insert(Header { key: headers::EVENT_ID, value: Some(record.event_id.as_str()) })
+                        .insert(Header { key: SOURCE_HEADER, value: Some(source) });
+                    let mut out = BaseRecord::to(&route.source.topic).payload(&bytes).headers(hdrs);
+                    if let Some(key) = &record.key {
+                        out = out.key(key.as_str());
+                    }
+                    match self.send(out) {
+                        Ok(()) => self.shared.metrics.records_out.with_label_values(&[source]).inc(),
+                        // E.g. larger than message.max.bytes: this record can never be written.
+                        Err(err) => self.dead_letter(
+                            msg,
+                            &DeadLetter {
+                                reason: "output_rejected",
+                                detail: format!("the {source} record was rejected by the producer: {err}"),
+                                source: Some(source.to_owned()),
+                            },
+                        )?,
+                    }
+                }
+                Output::DeadLetter(dead) if self.backfill && dead.source.is_none() => {
+                    tracing::debug!(reason = dead.reason, "backfill leaves record-level dead letters to the main group");
+                }
+                Output::DeadLetter(dead) => self.dead_letter(msg, &dead)?,
+            }
+        }
+        self.shared.record_consumed(msg.partition(), msg.offset());
+        Ok(())
+    }
+
+    fn dead_letter(&self, msg: &BorrowedMessage<'_>, dead: &DeadLetter) -> Result<(), FatalError> {
+        tracing::warn!(reason = dead.reason, detail = %dead.detail, source = dead.source.as_deref(), "record sent to the dead-letter topic");
+        let origin = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
+        let mut hdrs = OwnedHeaders::new();
+        if let Some(original) = msg.headers() {
+            for h in original.iter() {
+                hdrs = hdrs.insert(h);
+            }
+        }
+        hdrs = hdrs
+            .insert(Header { key: dlq_headers::REASON, value: Some(dead.reason) })
+            .insert(Header { key: dlq_headers::DETAIL, value: Some(dead.detail.as_str()) })
+            .insert(Header { key: dlq_headers::ORIGIN, value: Some(origin.as_str()) });
+        if let Some(source) = &dead.source {
+            hdrs = hdrs.insert(Header { key: dlq_headers::SOURCE, value: Some(source.as_str()) });
+        }
+        let mut out = BaseRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(hdrs.clone());
+        if let Some(key) = msg.key() {
+            out = out.key(key);
+        }
+        let with_payload = match msg.payload() {
+            Some(payload) => out.payload(payload),
+            None => out,
+        };
+        if let Err(err) = self.send(with_payload) {
+            // The original value does not fit with the added headers: keep the headers, which
+            // point at the original record on the raw topic.
+            tracing::warn!(error = %err, "dead letter too large; writing it without the value");
+            let mut bare = BaseRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(hdrs);
+            if let Some(key) = msg.key() {
+                bare = bare.key(key);
+            }
+            self.send(bare).map_err(|source| FatalError { context: "producing a dead letter", source })?;
+        }
+        self.shared.metrics.dlq_records.with_label_values(&[dead.reason]).inc();
+        Ok(())
+    }
+
+    /// Enqueues one output, waiting while the producer's local queue is full. Any other error
+    /// means this record can never be enqueued.
+    fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+        &self,
+        mut record: BaseRecord<'_, K, P>,
+    ) -> Result<(), KafkaError> {
+        loop {
+            match self.shared.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((err, _)) => return Err(err),
+            }
+        }
+    }
+}

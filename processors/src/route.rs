@@ -1,0 +1,114 @@
+//! Routing: one raw record in, the records of every source it matches out, or dead letters
+//! saying why it could not be handled. Pure: no Kafka here, so it is unit-tested and fuzzed.
+
+use serde_json::Value;
+use zoomstream_schemas::avro::Encoder;
+use zoomstream_schemas::catalogue::{self, UserIdentity};
+use zoomstream_schemas::mapping::{self, RawEvent, SourceRecord};
+use zoomstream_schemas::raw;
+use zoomstream_schemas::sources::Source;
+use zoomstream_schemas::App;
+
+/// A raw record as read from the raw topic.
+pub struct RawMessage<'a> {
+    pub payload: Option<&'a [u8]>,
+    pub app: Option<&'a str>,
+    pub event_id: Option<&'a str>,
+    pub received_at: Option<&'a str>,
+}
+
+/// Why a record went to the dead-letter topic. The code is a bounded metrics label and the
+/// `zoomstream-dlq-reason` header; the detail is for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub reason: &'static str,
+    pub detail: String,
+    /// The source whose mapping failed, when the record was fine for the others.
+    pub source: Option<String>,
+}
+
+impl DeadLetter {
+    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        DeadLetter { reason, detail: detail.into(), source: None }
+    }
+}
+
+/// A source and how its records are encoded.
+pub struct Route {
+    pub source: Source,
+    pub encoder: Encoder,
+}
+
+/// What one raw record becomes.
+pub enum Output<'r> {
+    Record { route: &'r Route, record: SourceRecord, bytes: Vec<u8> },
+    DeadLetter(DeadLetter),
+}
+
+pub struct Router {
+    pub routes: Vec<Route>,
+    pub me: UserIdentity,
+}
+
+impl Router {
+    #[tracing::instrument(skip_all, fields(event_id = msg.event_id))]
+    pub fn route(&self, msg: &RawMessage<'_>) -> Vec<Output<'_>> {
+        match self.try_route(msg) {
+            Ok(outputs) => outputs,
+            Err(dead) => vec![Output::DeadLetter(dead)],
+        }
+    }
+
+    fn try_route(&self, msg: &RawMessage<'_>) -> Result<Vec<Output<'_>>, DeadLetter> {
+        let app_name = msg
+            .app
+            .ok_or_else(|| DeadLetter::new("missing_header", format!("no {} header", raw::headers::APP)))?;
+        let app: App = app_name
+            .parse()
+            .map_err(|e: zoomstream_schemas::app::UnknownApp| DeadLetter::new("unknown_app", e.to_string()))?;
+        let payload = msg.payload.ok_or_else(|| DeadLetter::new("empty", "record has no value"))?;
+        let envelope: Value =
+            serde_json::from_slice(payload).map_err(|e| DeadLetter::new("not_json", format!("value is not JSON: {e}")))?;
+        let event = envelope
+            .get("event")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DeadLetter::new("no_event", "value has no string field \"event\""))?;
+        let event_id = match msg.event_id {
+            Some(id) => id.to_owned(),
+            None => raw::event_id(app, &envelope),
+        };
+        let received_at_ms = msg.received_at.and_then(|v| v.parse().ok());
+        let raw_event = RawEvent { app, envelope: &envelope, event_id: &event_id, received_at_ms };
+
+        let names = catalogue::classify(app, &envelope, &self.me);
+        let mut outputs = Vec::new();
+        let mut matched_any = false;
+        for route in self.routes.iter().filter(|r| r.source.app == app) {
+            let Some(matched) = route.source.matches(&names) else { continue };
+            matched_any = true;
+            let dead = |reason: &'static str, detail: String| {
+                Output::DeadLetter(DeadLetter { reason, detail, source: Some(route.source.name.clone()) })
+            };
+            match mapping::records(&route.source, &raw_event, matched) {
+                Err(err) => outputs.push(dead(err.reason_code(), err.to_string())),
+                Ok(records) => {
+                    for record in records {
+                        match route.encoder.encode(&record.value) {
+                            Ok(bytes) => outputs.push(Output::Record { route, record, bytes }),
+                            Err(err) => outputs.push(dead("encode_failed", err.to_string())),
+                        }
+                    }
+                }
+            }
+        }
+        // A catalogued event nobody subscribed to is simply not routed; an event the catalogue
+        // does not know and no source asked for is worth an operator's look.
+        if !matched_any && catalogue::lookup(event).is_none() {
+            return Err(DeadLetter::new(
+                "unknown_event",
+                format!("event {event:?} is not in the Zoom event catalogue and no source asks for it"),
+            ));
+        }
+        Ok(outputs)
+    }
+}

@@ -1,0 +1,139 @@
+//! Kafka client settings shared by every service, and topic creation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// How to reach Kafka. Flattened into each service's config, so every service takes the same
+/// `--kafka-brokers` / `ZOOMSTREAM_KAFKA_BROKERS` and the same librdkafka passthrough.
+#[derive(Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long = "kafka-brokers", env = "ZOOMSTREAM_KAFKA_BROKERS", default_value = "localhost:9092")]
+    pub brokers: String,
+
+    /// Extra librdkafka settings as `key=value` (repeatable; in the environment, comma-separated),
+    /// e.g. `security.protocol=SASL_SSL`. Applied last, so they override zoomstream's defaults.
+    /// Values are never logged.
+    #[arg(
+        long = "kafka-option",
+        env = "ZOOMSTREAM_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        value_parser = parse_option,
+        hide_env_values = true
+    )]
+    pub options: Vec<(String, String)>,
+}
+
+fn parse_option(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("empty librdkafka option name in {s:?}"));
+    }
+    Ok((k.to_owned(), v.trim().to_owned()))
+}
+
+impl fmt::Debug for KafkaArgs {
+    // Passthrough values may hold SASL passwords: show the names only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("KafkaArgs")
+            .field("brokers", &self.brokers)
+            .field("options", &names)
+            .finish()
+    }
+}
+
+impl KafkaArgs {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaArgs { brokers: brokers.into(), options: Vec::new() }
+    }
+
+    /// A client config with the brokers, the given service defaults, then the user's passthrough.
+    pub fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut settings: BTreeMap<&str, &str> = BTreeMap::new();
+        settings.insert("bootstrap.servers", &self.brokers);
+        settings.extend(defaults.iter().copied());
+        for (k, v) in &self.options {
+            settings.insert(k, v);
+        }
+        let mut config = ClientConfig::new();
+        for (k, v) in settings {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// A topic a service needs, created when missing.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+/// Creates the topics that do not exist yet. A topic that already exists is left as it is.
+#[tracing::instrument(skip_all, fields(topics = topics.len()))]
+pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client_config(&[])
+        .create()
+        .context("creating the Kafka admin client")?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics(new_topics.iter(), &options)
+        .await
+        .context("asking Kafka to create topics")?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code))
+                    .with_context(|| format!("creating topic {name}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_overrides_defaults_and_is_not_debug_printed() {
+        let mut args = KafkaArgs::new("b:1");
+        args.options.push(("acks".into(), "1".into()));
+        args.options.push(("sasl.password".into(), "hunter2".into()));
+        let cfg = args.client_config(&[("acks", "all"), ("linger.ms", "5")]);
+        assert_eq!(cfg.get("acks"), Some("1"));
+        assert_eq!(cfg.get("linger.ms"), Some("5"));
+        assert_eq!(cfg.get("bootstrap.servers"), Some("b:1"));
+        let shown = format!("{args:?}");
+        assert!(shown.contains("sasl.password"));
+        assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn options_parse_as_key_value() {
+        assert_eq!(parse_option("a.b = c=d").unwrap(), ("a.b".into(), "c=d".into()));
+        assert!(parse_option("novalue").is_err());
+        assert!(parse_option("=x").is_err());
+    }
+}

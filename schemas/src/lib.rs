@@ -1,0 +1,17 @@
+//! The zoomstream contract, shared by every service and by downstream tools:
+//!
+//! - [`app`]: the two Zoom apps webhooks arrive for;
+//! - [`raw`]: what ingest writes to the raw topic (headers, key, event id);
+//! - [`catalogue`]: every Zoom event of both apps, with the user-level variants;
+//! - [`sources`]: the sources file (which events go to which topic, with which schema);
+//! - [`mapping`]: how a raw webhook becomes the Avro records of a source;
+//! - [`avro`]: the `.avsc` files and the two wire encodings (single-object, Confluent).
+
+pub mod app;
+pub mod avro;
+pub mod catalogue;
+pub mod mapping;
+pub mod raw;
+pub mod sources;
+
+pub use app::App;

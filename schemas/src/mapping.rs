@@ -1,0 +1,1083 @@
+//! How a raw webhook becomes the Avro records of a source.
+//!
+//! Records are built *from the source's schema*: every field of the schema is looked up in the
+//! shape's field table below (where its value comes from in the webhook) and converted to the
+//! field's type. So an operator's edited schema (fields dropped, reordered, made nullable, or
+//! added with a default) works without code changes; loading the sources file rejects the
+//! schemas that could not work. Whether a field is required is the schema's say: a missing value
+//! for a non-null field without a default is a [`MappingError::MissingField`].
+
+use apache_avro::schema::{RecordField, Schema};
+use apache_avro::types::Value as AvroValue;
+use serde_json::{Map, Value};
+
+use crate::raw;
+use crate::sources::{Shape, Source};
+use crate::App;
+
+/// One webhook as read from the raw topic.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEvent<'a> {
+    /// The app the webhook was delivered for (the raw record's header).
+    pub app: App,
+    /// The parsed webhook body.
+    pub envelope: &'a Value,
+    /// [`raw::event_id`] of the body (the raw record's header).
+    pub event_id: &'a str,
+    /// When ingest received it, in ms since the epoch (the raw record's header), when known.
+    pub received_at_ms: Option<i64>,
+}
+
+/// One record for a source's topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// The Kafka key: the file id for recording files, else [`raw::partition_key`].
+    pub key: Option<String>,
+    /// The catalogue name the source matched.
+    pub event: String,
+    /// The record's deterministic id (derived per file for recording files).
+    pub event_id: String,
+    /// The record, valid against the source's schema.
+    pub value: AvroValue,
+}
+
+/// Why a webhook could not become records: it goes to the dead-letter topic with
+/// [`MappingError::reason_code`] and the Display text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("source {source_name:?} does not take this webhook: {reason}")]
+    NotForSource { source_name: String, reason: String },
+    #[error("{field} is missing")]
+    MissingField { field: String },
+    #[error("{field} is {found}, expected {expected}")]
+    WrongType {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{field} is not an RFC 3339 timestamp: {value:?}")]
+    BadTimestamp { field: String, value: String },
+    #[error("payload.object.recording_files is missing from a {event} webhook")]
+    NoRecordingFiles { event: String },
+    #[error("{field} does not fit the schema: {reason}")]
+    SchemaMismatch { field: String, reason: String },
+}
+
+impl MappingError {
+    /// A short, bounded code for DLQ headers and metric labels.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            MappingError::NotForSource { .. } => "not_for_source",
+            MappingError::MissingField { .. } => "missing_field",
+            MappingError::WrongType { .. } => "wrong_type",
+            MappingError::BadTimestamp { .. } => "bad_timestamp",
+            MappingError::NoRecordingFiles { .. } => "no_recording_files",
+            MappingError::SchemaMismatch { .. } => "schema_mismatch",
+        }
+    }
+
+    /// Every code [`MappingError::reason_code`] can return (to pre-register metric labels).
+    pub const REASON_CODES: [&'static str; 6] = [
+        "not_for_source",
+        "missing_field",
+        "wrong_type",
+        "bad_timestamp",
+        "no_recording_files",
+        "schema_mismatch",
+    ];
+}
+
+/// The records `source` makes of `raw`, which classified as `matched_event` (the name
+/// [`Source::matches`] returned).
+///
+/// Recording-file sources give one record per kept file (possibly none); every other shape gives
+/// exactly one.
+pub fn records(
+    source: &Source,
+    raw: &RawEvent,
+    matched_event: &str,
+) -> Result<Vec<SourceRecord>, MappingError> {
+    let not_for = |reason: String| MappingError::NotForSource {
+        source_name: source.name.clone(),
+        reason,
+    };
+    if raw.app != source.app {
+        return Err(not_for(format!(
+            "it came for the {} app, the source is for {}",
+            raw.app, source.app
+        )));
+    }
+    if !source.takes(matched_event) {
+        return Err(not_for(format!("it does not list {matched_event}")));
+    }
+    let ctx = Ctx::new(raw, matched_event)?;
+    match source.shape {
+        Shape::RecordingFile => recording_file_records(source, ctx),
+        shape => {
+            if shape != Shape::Envelope {
+                ctx.object.ok_or_else(|| missing("payload.object"))?;
+            }
+            if shape == Shape::Participant {
+                ctx.participant
+                    .ok_or_else(|| missing("payload.object.participant"))?;
+            }
+            let value = build(source, &ctx)?;
+            Ok(vec![SourceRecord {
+                key: raw::partition_key(raw.envelope),
+                event: matched_event.to_owned(),
+                event_id: raw.event_id.to_owned(),
+                value,
+            }])
+        }
+    }
+}
+
+fn recording_file_records(
+    source: &Source,
+    mut ctx: Ctx,
+) -> Result<Vec<SourceRecord>, MappingError> {
+    let object = ctx.object.ok_or_else(|| missing("payload.object"))?;
+    let files = match object.get("recording_files") {
+        None | Some(Value::Null) => {
+            let event = ctx.wire_event().unwrap_or_else(|| ctx.matched.to_owned());
+            return Err(MappingError::NoRecordingFiles { event });
+        }
+        Some(Value::Array(files)) => files,
+        Some(other) => {
+            return Err(wrong_type(
+                "payload.object.recording_files",
+                "an array",
+                other,
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let at = |key: &str| format!("payload.object.recording_files[{index}].{key}");
+        let Some(file_map) = file.as_object() else {
+            return Err(wrong_type(
+                &format!("payload.object.recording_files[{index}]"),
+                "an object",
+                file,
+            ));
+        };
+        // As Pipedream: only completed files, M4A and CHAT only when asked for.
+        if as_string(file_map.get("status"), &at("status"))?.as_deref() != Some("completed") {
+            continue;
+        }
+        let file_type =
+            as_string(file_map.get("file_type"), &at("file_type"))?.ok_or_else(|| {
+                MappingError::MissingField {
+                    field: at("file_type"),
+                }
+            })?;
+        if !source.options.keeps_file_type(&file_type) {
+            continue;
+        }
+        let file_id = as_string(file_map.get("id"), &at("id"))?
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| MappingError::MissingField { field: at("id") })?;
+        ctx.file = Some((index, file_map));
+        ctx.event_id = raw::derived_event_id(ctx.raw.event_id, &file_id);
+        let value = build(source, &ctx)?;
+        out.push(SourceRecord {
+            key: Some(file_id),
+            event: ctx.matched.to_owned(),
+            event_id: ctx.event_id.clone(),
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// The parts of one webhook the field table reads.
+struct Ctx<'a> {
+    raw: &'a RawEvent<'a>,
+    matched: &'a str,
+    body: &'a Map<String, Value>,
+    payload: Option<&'a Map<String, Value>>,
+    object: Option<&'a Map<String, Value>>,
+    participant: Option<&'a Map<String, Value>>,
+    /// The recording file being mapped, with its index (recording-file shape only).
+    file: Option<(usize, &'a Map<String, Value>)>,
+    /// The record's event id: the webhook's, or the file's derived one.
+    event_id: String,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(raw: &'a RawEvent<'a>, matched: &'a str) -> Result<Self, MappingError> {
+        let body = raw
+            .envelope
+            .as_object()
+            .ok_or_else(|| wrong_type("the webhook body", "a JSON object", raw.envelope))?;
+        let payload = optional_object(body.get("payload"), "payload")?;
+        let object = optional_object(payload.and_then(|p| p.get("object")), "payload.object")?;
+        let participant = optional_object(
+            object.and_then(|o| o.get("participant")),
+            "payload.object.participant",
+        )?;
+        Ok(Ctx {
+            raw,
+            matched,
+            body,
+            payload,
+            object,
+            participant,
+            file: None,
+            event_id: raw.event_id.to_owned(),
+        })
+    }
+
+    fn wire_event(&self) -> Option<String> {
+        self.body
+            .get("event")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// The JSON path of a field's source, for error messages.
+    fn path(&self, src: Src) -> String {
+        match src {
+            Src::EventId | Src::Event | Src::App | Src::ReceivedAt => "(zoomstream)".to_owned(),
+            Src::WireEvent => "event".to_owned(),
+            Src::EventTs => "event_ts".to_owned(),
+            Src::Payload(key) => format!("payload.{key}"),
+            Src::Object(key) => format!("payload.object.{key}"),
+            Src::Participant(key) => format!("payload.object.participant.{key}"),
+            Src::File(key) => match self.file {
+                Some((index, _)) => format!("payload.object.recording_files[{index}].{key}"),
+                None => format!("payload.object.recording_files[].{key}"),
+            },
+            Src::ObjectJson => "payload.object".to_owned(),
+            Src::OldObjectJson => "payload.old_object".to_owned(),
+            Src::PayloadJson => "payload".to_owned(),
+            Src::BodyJson => "(body)".to_owned(),
+            Src::DownloadToken => "download_token".to_owned(),
+            Src::DownloadUrlWithToken => self.path(Src::File("download_url")),
+        }
+    }
+
+    /// The value of a field, typed by its kind; `None` when the webhook lacks it.
+    fn extract(&self, def: &FieldDef) -> Result<Option<Datum>, MappingError> {
+        let get = |map: Option<&'a Map<String, Value>>, key: &str| map.and_then(|m| m.get(key));
+        let json = match def.src {
+            Src::EventId => return Ok(Some(Datum::Str(self.event_id.clone()))),
+            Src::Event => return Ok(Some(Datum::Str(self.matched.to_owned()))),
+            Src::App => return Ok(Some(Datum::Str(self.raw.app.as_str().to_owned()))),
+            Src::ReceivedAt => return Ok(self.raw.received_at_ms.map(Datum::Ts)),
+            Src::ObjectJson => return Ok(to_json_text(get(self.payload, "object"))),
+            Src::OldObjectJson => return Ok(to_json_text(get(self.payload, "old_object"))),
+            Src::PayloadJson => return Ok(to_json_text(self.body.get("payload"))),
+            Src::BodyJson => return Ok(to_json_text(Some(self.raw.envelope))),
+            Src::DownloadUrlWithToken => {
+                let url = as_string(
+                    get(self.file.map(|f| f.1), "download_url"),
+                    &self.path(def.src),
+                )?;
+                let token = as_string(self.body.get("download_token"), "download_token")?;
+                return Ok(match (url, token) {
+                    (Some(url), Some(token)) if !url.is_empty() && !token.is_empty() => {
+                        Some(Datum::Str(url_with_token(&url, &token)))
+                    }
+                    _ => None,
+                });
+            }
+            Src::WireEvent => self.body.get("event"),
+            Src::EventTs => self.body.get("event_ts"),
+            Src::DownloadToken => self.body.get("download_token"),
+            Src::Payload(key) => get(self.payload, key),
+            Src::Object(key) => get(self.object, key),
+            Src::Participant(key) => get(self.participant, key),
+            Src::File(key) => get(self.file.map(|f| f.1), key),
+        };
+        let path = || self.path(def.src);
+        Ok(match def.kind {
+            Kind::Str => as_string(json, &path())?.map(Datum::Str),
+            Kind::Int | Kind::Long => as_integer(json, &path())?.map(Datum::Int),
+            Kind::Ts => as_timestamp(json, &path())?.map(Datum::Ts),
+        })
+    }
+}
+
+/// Builds the record of `source`'s schema from `ctx`, field by field.
+fn build(source: &Source, ctx: &Ctx) -> Result<AvroValue, MappingError> {
+    let Schema::Record(record) = &source.schema else {
+        return Err(MappingError::SchemaMismatch {
+            field: "(root)".to_owned(),
+            reason: "the schema is not a record".to_owned(),
+        });
+    };
+    let mut fields = Vec::with_capacity(record.fields.len());
+    for field in &record.fields {
+        let value = match field_def(source.shape, &field.name) {
+            Some(def) => {
+                let datum = ctx.extract(def)?;
+                field_value(datum, field, || ctx.path(def.src))?
+            }
+            None => default_value(field).ok_or_else(|| MappingError::SchemaMismatch {
+                field: field.name.clone(),
+                reason: format!(
+                    "not a field of the {} shape and has no default",
+                    source.shape
+                ),
+            })?,
+        };
+        fields.push((field.name.clone(), value));
+    }
+    let value = AvroValue::Record(fields);
+    if !value.validate(&source.schema) {
+        return Err(MappingError::SchemaMismatch {
+            field: record.name.fullname(None),
+            reason: "the record does not validate against the schema".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
+/// The Avro value of one field: `datum` converted to the field's type, null for an absent
+/// datum in a nullable field, the default for an absent datum in a non-null field.
+fn field_value(
+    datum: Option<Datum>,
+    field: &RecordField,
+    path: impl Fn() -> String,
+) -> Result<AvroValue, MappingError> {
+    let mismatch = |reason: String| MappingError::SchemaMismatch {
+        field: field.name.clone(),
+        reason,
+    };
+    if let Schema::Union(union) = &field.schema {
+        let (null_index, other_index, other) = nullable_parts(union.variants())
+            .ok_or_else(|| mismatch("only [\"null\", T] unions are supported".to_owned()))?;
+        return Ok(match datum {
+            None => AvroValue::Union(null_index, Box::new(AvroValue::Null)),
+            Some(datum) => AvroValue::Union(
+                other_index,
+                Box::new(convert(datum, other).map_err(mismatch)?),
+            ),
+        });
+    }
+    match datum {
+        Some(datum) => convert(datum, &field.schema).map_err(mismatch),
+        None => default_value(field).ok_or_else(|| MappingError::MissingField { field: path() }),
+    }
+}
+
+/// The indexes of `null` and of the other branch, and that branch, of a `["null", T]` union.
+fn nullable_parts(variants: &[Schema]) -> Option<(u32, u32, &Schema)> {
+    match variants {
+        [Schema::Null, other] if !matches!(other, Schema::Null) => Some((0, 1, other)),
+        [other, Schema::Null] if !matches!(other, Schema::Null) => Some((1, 0, other)),
+        _ => None,
+    }
+}
+
+fn convert(datum: Datum, schema: &Schema) -> Result<AvroValue, String> {
+    match (datum, schema) {
+        (Datum::Str(s), Schema::String) => Ok(AvroValue::String(s)),
+        (Datum::Int(i), Schema::Int) => i32::try_from(i)
+            .map(AvroValue::Int)
+            .map_err(|_| format!("{i} does not fit an int")),
+        (Datum::Int(i), Schema::Long) => Ok(AvroValue::Long(i)),
+        (Datum::Ts(t), Schema::TimestampMillis) => Ok(AvroValue::TimestampMillis(t)),
+        (Datum::Ts(t), Schema::Long) => Ok(AvroValue::Long(t)),
+        (datum, schema) => Err(format!(
+            "a {} cannot be stored as {}",
+            datum.kind().describe(),
+            describe(schema)
+        )),
+    }
+}
+
+/// The field's default as an Avro value of its type.
+fn default_value(field: &RecordField) -> Option<AvroValue> {
+    let json = field.default.clone()?;
+    AvroValue::try_from(json).ok()?.resolve(&field.schema).ok()
+}
+
+/// The problems that would make records of `shape` not fit `schema`, as (field, reason); empty
+/// when the schema works. Used when the sources file is loaded.
+pub(crate) fn check_schema(shape: Shape, schema: &Schema) -> Vec<(String, String)> {
+    let Schema::Record(record) = schema else {
+        return vec![(
+            "(root)".to_owned(),
+            "the schema must be a record".to_owned(),
+        )];
+    };
+    let mut problems = Vec::new();
+    for field in &record.fields {
+        let Some(def) = field_def(shape, &field.name) else {
+            if default_value(field).is_none() {
+                let reason =
+                    format!("is not a field of the {shape} shape and has no (valid) default");
+                problems.push((field.name.clone(), reason));
+            }
+            continue;
+        };
+        let target = match &field.schema {
+            Schema::Union(union) => match nullable_parts(union.variants()) {
+                Some((_, _, other)) => other,
+                None => {
+                    problems.push((
+                        field.name.clone(),
+                        "is a union other than [\"null\", T]".to_owned(),
+                    ));
+                    continue;
+                }
+            },
+            other => other,
+        };
+        if !def.kind.fits(target) {
+            let reason = format!(
+                "is {}, but the {shape} shape gives {} (use {})",
+                describe(target),
+                def.kind.describe(),
+                def.kind.expected()
+            );
+            problems.push((field.name.clone(), reason));
+        }
+    }
+    problems
+}
+
+/// The names of the fields `shape` can fill, common fields first (for docs and tests).
+pub fn shape_fields(shape: Shape) -> Vec<&'static str> {
+    COMMON
+        .iter()
+        .chain(fields_of(shape))
+        .map(|def| def.name)
+        .collect()
+}
+
+/// A field's typed value, before conversion to the field's Avro type.
+#[derive(Debug, Clone, PartialEq)]
+enum Datum {
+    Str(String),
+    Int(i64),
+    /// Milliseconds since the epoch.
+    Ts(i64),
+}
+
+impl Datum {
+    fn kind(&self) -> Kind {
+        match self {
+            Datum::Str(_) => Kind::Str,
+            Datum::Int(_) => Kind::Long,
+            Datum::Ts(_) => Kind::Ts,
+        }
+    }
+}
+
+/// What a field of a shape holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    Long,
+    Ts,
+}
+
+impl Kind {
+    fn fits(self, schema: &Schema) -> bool {
+        matches!(
+            (self, schema),
+            (Kind::Str, Schema::String)
+                | (Kind::Int, Schema::Int | Schema::Long)
+                | (Kind::Long, Schema::Long)
+                | (Kind::Ts, Schema::TimestampMillis | Schema::Long)
+        )
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Int => "an int",
+            Kind::Long => "a long",
+            Kind::Ts => "a timestamp",
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Str => "\"string\"",
+            Kind::Int => "\"int\" or \"long\"",
+            Kind::Long => "\"long\"",
+            Kind::Ts => "{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}",
+        }
+    }
+}
+
+fn describe(schema: &Schema) -> String {
+    match schema {
+        Schema::TimestampMillis => "timestamp-millis".to_owned(),
+        other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
+    }
+}
+
+/// Where a field's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    EventId,
+    Event,
+    WireEvent,
+    App,
+    EventTs,
+    ReceivedAt,
+    Payload(&'static str),
+    Object(&'static str),
+    Participant(&'static str),
+    File(&'static str),
+    ObjectJson,
+    OldObjectJson,
+    PayloadJson,
+    BodyJson,
+    DownloadToken,
+    DownloadUrlWithToken,
+}
+
+/// One field a shape can fill.
+#[derive(Debug)]
+struct FieldDef {
+    name: &'static str,
+    kind: Kind,
+    src: Src,
+}
+
+const fn f(name: &'static str, kind: Kind, src: Src) -> FieldDef {
+    FieldDef { name, kind, src }
+}
+
+use Kind::{Int, Long, Str, Ts};
+
+static COMMON: &[FieldDef] = &[
+    f("event_id", Str, Src::EventId),
+    f("event", Str, Src::Event),
+    f("wire_event", Str, Src::WireEvent),
+    f("app", Str, Src::App),
+    f("event_ts", Ts, Src::EventTs),
+    f("account_id", Str, Src::Payload("account_id")),
+    f("received_at", Ts, Src::ReceivedAt),
+];
+
+static RECORDING_FILE: &[FieldDef] = &[
+    f("meeting_id", Str, Src::Object("id")),
+    f("meeting_uuid", Str, Src::Object("uuid")),
+    f("topic", Str, Src::Object("topic")),
+    f("host_id", Str, Src::Object("host_id")),
+    f("host_email", Str, Src::Object("host_email")),
+    f("start_time", Ts, Src::Object("start_time")),
+    f("file_id", Str, Src::File("id")),
+    f("file_type", Str, Src::File("file_type")),
+    f("file_extension", Str, Src::File("file_extension")),
+    f("file_size", Long, Src::File("file_size")),
+    f("status", Str, Src::File("status")),
+    f("recording_type", Str, Src::File("recording_type")),
+    f("recording_start", Ts, Src::File("recording_start")),
+    f("recording_end", Ts, Src::File("recording_end")),
+    f("play_url", Str, Src::File("play_url")),
+    f("download_url", Str, Src::File("download_url")),
+    f("download_token", Str, Src::DownloadToken),
+    f("download_url_with_token", Str, Src::DownloadUrlWithToken),
+];
+
+/// The fields meetings and webinars share (their ids are named per kind).
+macro_rules! scheduled {
+    ($id:literal, $uuid:literal) => {
+        &[
+            f($id, Str, Src::Object("id")),
+            f($uuid, Str, Src::Object("uuid")),
+            f("host_id", Str, Src::Object("host_id")),
+            f("topic", Str, Src::Object("topic")),
+            f("type", Int, Src::Object("type")),
+            f("start_time", Ts, Src::Object("start_time")),
+            f("end_time", Ts, Src::Object("end_time")),
+            f("timezone", Str, Src::Object("timezone")),
+            f("duration", Int, Src::Object("duration")),
+            f("operator", Str, Src::Payload("operator")),
+            f("operator_id", Str, Src::Payload("operator_id")),
+            f("operation", Str, Src::Payload("operation")),
+            f("object_json", Str, Src::ObjectJson),
+            f("old_object_json", Str, Src::OldObjectJson),
+        ]
+    };
+}
+
+static MEETING: &[FieldDef] = scheduled!("meeting_id", "meeting_uuid");
+static WEBINAR: &[FieldDef] = scheduled!("webinar_id", "webinar_uuid");
+
+static PARTICIPANT: &[FieldDef] = &[
+    f("meeting_id", Str, Src::Object("id")),
+    f("meeting_uuid", Str, Src::Object("uuid")),
+    f("topic", Str, Src::Object("topic")),
+    f("host_id", Str, Src::Object("host_id")),
+    f("user_id", Str, Src::Participant("user_id")),
+    f("user_name", Str, Src::Participant("user_name")),
+    f("participant_id", Str, Src::Participant("id")),
+    f(
+        "participant_uuid",
+        Str,
+        Src::Participant("participant_uuid"),
+    ),
+    f(
+        "participant_user_id",
+        Str,
+        Src::Participant("participant_user_id"),
+    ),
+    f("email", Str, Src::Participant("email")),
+    f("registrant_id", Str, Src::Participant("registrant_id")),
+    f("customer_key", Str, Src::Participant("customer_key")),
+    f("phone_number", Str, Src::Participant("phone_number")),
+    f("join_time", Ts, Src::Participant("join_time")),
+    f("leave_time", Ts, Src::Participant("leave_time")),
+    f("leave_reason", Str, Src::Participant("leave_reason")),
+    f("object_json", Str, Src::ObjectJson),
+];
+
+static USER: &[FieldDef] = &[
+    f("user_id", Str, Src::Object("id")),
+    f("email", Str, Src::Object("email")),
+    f("first_name", Str, Src::Object("first_name")),
+    f("last_name", Str, Src::Object("last_name")),
+    f("display_name", Str, Src::Object("display_name")),
+    f("type", Int, Src::Object("type")),
+    f("status", Str, Src::Object("status")),
+    f("date_time", Ts, Src::Object("date_time")),
+    f("operator", Str, Src::Payload("operator")),
+    f("operator_id", Str, Src::Payload("operator_id")),
+    f("operation", Str, Src::Payload("operation")),
+    f("object_json", Str, Src::ObjectJson),
+    f("old_object_json", Str, Src::OldObjectJson),
+];
+
+static ACCOUNT: &[FieldDef] = &[
+    f("object_id", Str, Src::Object("id")),
+    f("account_name", Str, Src::Object("account_name")),
+    f("account_alias", Str, Src::Object("account_alias")),
+    f("owner_id", Str, Src::Object("owner_id")),
+    f("owner_email", Str, Src::Object("owner_email")),
+    f("created_at", Ts, Src::Object("created_at")),
+    f("operator", Str, Src::Payload("operator")),
+    f("operator_id", Str, Src::Payload("operator_id")),
+    f("operation", Str, Src::Payload("operation")),
+    f("object_json", Str, Src::ObjectJson),
+    f("old_object_json", Str, Src::OldObjectJson),
+];
+
+static ENVELOPE: &[FieldDef] = &[
+    f("object_id", Str, Src::Object("id")),
+    f("payload_json", Str, Src::PayloadJson),
+    f("body_json", Str, Src::BodyJson),
+];
+
+fn fields_of(shape: Shape) -> &'static [FieldDef] {
+    match shape {
+        Shape::RecordingFile => RECORDING_FILE,
+        Shape::Meeting => MEETING,
+        Shape::Webinar => WEBINAR,
+        Shape::Participant => PARTICIPANT,
+        Shape::User => USER,
+        Shape::Account => ACCOUNT,
+        Shape::Envelope => ENVELOPE,
+    }
+}
+
+fn field_def(shape: Shape, name: &str) -> Option<&'static FieldDef> {
+    COMMON
+        .iter()
+        .chain(fields_of(shape))
+        .find(|def| def.name == name)
+}
+
+fn missing(field: &str) -> MappingError {
+    MappingError::MissingField {
+        field: field.to_owned(),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(field: &str, expected: &'static str, found: &Value) -> MappingError {
+    MappingError::WrongType {
+        field: field.to_owned(),
+        expected,
+        found: json_type(found),
+    }
+}
+
+/// An optional JSON object: absent and null are `None`, anything but an object is an error.
+fn optional_object<'v>(
+    value: Option<&'v Value>,
+    path: &str,
+) -> Result<Option<&'v Map<String, Value>>, MappingError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(other) => Err(wrong_type(path, "an object", other)),
+    }
+}
+
+/// A string field. Numbers and booleans are taken as their JSON text: Zoom sends ids as numbers
+/// in some events and strings in others, and a string field loses nothing by holding them.
+fn as_string(value: Option<&Value>, path: &str) -> Result<Option<String>, MappingError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(wrong_type(path, "a string", other)),
+    }
+}
+
+fn as_integer(value: Option<&Value>, path: &str) -> Result<Option<i64>, MappingError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| wrong_type(path, "an integer", &Value::Number(n.clone()))),
+        Some(other) => Err(wrong_type(path, "an integer", other)),
+    }
+}
+
+/// A timestamp: an RFC 3339 string (as Zoom's `start_time`), or a number of milliseconds (as
+/// `event_ts`). An empty string is absent: Zoom sends `""` for times that do not apply.
+fn as_timestamp(value: Option<&Value>, path: &str) -> Result<Option<i64>, MappingError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            parse_rfc3339_millis(s)
+                .map(Some)
+                .ok_or_else(|| MappingError::BadTimestamp {
+                    field: path.to_owned(),
+                    value: s.clone(),
+                })
+        }
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+            wrong_type(
+                path,
+                "an integer or an RFC 3339 timestamp",
+                &Value::Number(n.clone()),
+            )
+        }),
+        Some(other) => Err(wrong_type(path, "an RFC 3339 timestamp", other)),
+    }
+}
+
+fn to_json_text(value: Option<&Value>) -> Option<Datum> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Datum::Str(v.to_string())),
+    }
+}
+
+/// `url` with `access_token=<token>` added to its query, as Pipedream's
+/// `download_url_with_token` (which always used `?`, wrong for a URL that has a query).
+fn url_with_token(url: &str, token: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}access_token={}", percent_encode(token))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0F)]));
+        }
+    }
+    out
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 date-time
+/// (`2021-07-13T21:44:51Z`, `2021-07-13T14:44:51.250-07:00`); `None` if it is not one.
+pub(crate) fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let digits = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    let expect = |at: usize, allowed: &[u8]| b.get(at).is_some_and(|c| allowed.contains(c));
+    let year = digits(0, 4)?;
+    let month = digits(5, 2)?;
+    let day = digits(8, 2)?;
+    let hour = digits(11, 2)?;
+    let minute = digits(14, 2)?;
+    let second = digits(17, 2)?;
+    if !(expect(4, b"-")
+        && expect(7, b"-")
+        && expect(10, b"Tt ")
+        && expect(13, b":")
+        && expect(16, b":"))
+    {
+        return None;
+    }
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0;
+    if expect(at, b".") {
+        at += 1;
+        let start = at;
+        while b.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        if at == start {
+            return None;
+        }
+        // Milliseconds: the first three digits, right-padded ("25" is 250 ms).
+        millis = format!("{:0<3}", &text[start..at.min(start + 3)])
+            .parse()
+            .ok()?;
+    }
+    let offset_minutes = match b.get(at)? {
+        b'Z' | b'z' if at + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if at + 6 == b.len() && expect(at + 3, b":") => {
+            let (h, m) = (digits(at + 1, 2)?, digits(at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            if *sign == b'-' {
+                -minutes
+            } else {
+                minutes
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1_000 + millis)
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc3339_timestamps_become_epoch_millis() {
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_millis("2021-07-13T21:44:51Z"),
+            Some(1_626_212_691_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2021-07-13T14:44:51-07:00"),
+            Some(1_626_212_691_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2021-07-14T03:14:51+05:30"),
+            Some(1_626_212_691_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2021-07-13t21:44:51.25z"),
+            Some(1_626_212_691_250)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2021-07-13T21:44:51.123456Z"),
+            Some(1_626_212_691_123)
+        );
+        assert_eq!(parse_rfc3339_millis("1969-12-31T23:59:59Z"), Some(-1_000));
+        assert_eq!(
+            parse_rfc3339_millis("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "",
+            "2021-07-13",
+            "2021-07-13T21:44:51",
+            "2021-07-13T21:44:51ZZ",
+            "2021-13-13T21:44:51Z",
+            "2023-02-29T00:00:00Z",
+            "2021-07-13T24:00:00Z",
+            "2021-07-13T21:44:51.Z",
+            "2021-07-13T21:44:51+0700",
+            "2021/07/13T21:44:51Z",
+            "２021-07-13T21:44:51Z",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn download_urls_get_the_token_in_their_query() {
+        assert_eq!(
+            url_with_token("https://x/d/1", "a.b-c_d"),
+            "https://x/d/1?access_token=a.b-c_d"
+        );
+        assert_eq!(
+            url_with_token("https://x/d/1?type=mp4", "t"),
+            "https://x/d/1?type=mp4&access_token=t"
+        );
+        assert_eq!(percent_encode("a b/c+d"), "a%20b%2Fc%2Bd");
+    }
+
+    #[test]
+    fn the_shipped_schemas_have_exactly_their_shapes_fields() {
+        for shape in Shape::ALL {
+            let schema = Schema::parse_str(shape.builtin_schema()).unwrap();
+            assert!(
+                check_schema(shape, &schema).is_empty(),
+                "{shape}: {:?}",
+                check_schema(shape, &schema)
+            );
+            let Schema::Record(record) = &schema else {
+                panic!("{shape} is not a record")
+            };
+            let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, shape_fields(shape), "{shape}");
+            for field in &record.fields {
+                assert!(field.doc.is_some(), "{shape}.{} has a doc", field.name);
+            }
+        }
+    }
+
+    #[test]
+    fn values_follow_the_field_schema() {
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "R", "fields": [
+                {"name": "a", "type": "string", "default": "dflt"},
+                {"name": "b", "type": ["string", "null"]},
+                {"name": "c", "type": "int"},
+                {"name": "d", "type": "long"},
+                {"name": "e", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": null}]}"#,
+        )
+        .unwrap();
+        let Schema::Record(record) = &schema else {
+            unreachable!()
+        };
+        let field = |i: usize| &record.fields[i];
+        let path = || "p".to_owned();
+        assert_eq!(
+            field_value(None, field(0), path),
+            Ok(AvroValue::String("dflt".into()))
+        );
+        assert_eq!(
+            field_value(None, field(1), path),
+            Ok(AvroValue::Union(1, Box::new(AvroValue::Null)))
+        );
+        assert_eq!(
+            field_value(Some(Datum::Str("x".into())), field(1), path),
+            Ok(AvroValue::Union(0, Box::new(AvroValue::String("x".into()))))
+        );
+        assert_eq!(
+            field_value(None, field(2), path),
+            Err(MappingError::MissingField { field: "p".into() })
+        );
+        assert_eq!(
+            field_value(Some(Datum::Int(1 << 40)), field(2), path).map_err(|e| e.reason_code()),
+            Err("schema_mismatch")
+        );
+        assert_eq!(
+            field_value(Some(Datum::Int(1 << 40)), field(3), path),
+            Ok(AvroValue::Long(1 << 40))
+        );
+        assert_eq!(
+            field_value(Some(Datum::Ts(5)), field(4), path),
+            Ok(AvroValue::Union(1, Box::new(AvroValue::TimestampMillis(5))))
+        );
+    }
+
+    #[test]
+    fn json_values_are_read_leniently_only_where_nothing_is_lost() {
+        assert_eq!(as_string(Some(&json!(12)), "p"), Ok(Some("12".into())));
+        assert_eq!(as_string(Some(&json!(null)), "p"), Ok(None));
+        assert_eq!(
+            as_string(Some(&json!({})), "p"),
+            Err(MappingError::WrongType {
+                field: "p".into(),
+                expected: "a string",
+                found: "an object"
+            })
+        );
+        assert_eq!(as_integer(Some(&json!(60)), "p"), Ok(Some(60)));
+        assert!(as_integer(Some(&json!("60")), "p").is_err());
+        assert!(as_integer(Some(&json!(1.5)), "p").is_err());
+        assert_eq!(as_timestamp(Some(&json!("")), "p"), Ok(None));
+        assert_eq!(
+            as_timestamp(Some(&json!(1626230691572_i64)), "p"),
+            Ok(Some(1626230691572))
+        );
+        assert_eq!(
+            as_timestamp(Some(&json!("yesterday")), "p"),
+            Err(MappingError::BadTimestamp {
+                field: "p".into(),
+                value: "yesterday".into()
+            })
+        );
+    }
+
+    #[test]
+    fn reason_codes_are_a_bounded_set() {
+        let errors = [
+            MappingError::NotForSource {
+                source_name: "s".into(),
+                reason: "r".into(),
+            },
+            missing("f"),
+            wrong_type("f", "a string", &json!([])),
+            MappingError::BadTimestamp {
+                field: "f".into(),
+                value: "v".into(),
+            },
+            MappingError::NoRecordingFiles {
+                event: "recording.completed".into(),
+            },
+            MappingError::SchemaMismatch {
+                field: "f".into(),
+                reason: "r".into(),
+            },
+        ];
+        let codes: Vec<_> = errors.iter().map(MappingError::reason_code).collect();
+        assert_eq!(codes, MappingError::REASON_CODES);
+        assert_eq!(errors[2].to_string(), "f is an array, expected a string");
+    }
+}

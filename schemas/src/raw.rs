@@ -1,0 +1,147 @@
+//! The raw topic contract: ingest writes each verified webhook body byte-for-byte, with the
+//! key and headers defined here; processors and any other consumer read them back.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::App;
+
+/// Header names on every raw record.
+pub mod headers {
+    /// The Zoom app the webhook was delivered for (`zoom` | `zoom-admin`).
+    pub const APP: &str = "zoomstream-app";
+    /// The wire event name (`event` field of the body).
+    pub const EVENT: &str = "zoomstream-event";
+    /// Deterministic id of the event: the same for Zoom's redeliveries of one event.
+    pub const EVENT_ID: &str = "zoomstream-event-id";
+    /// When ingest received the request, in milliseconds since the Unix epoch.
+    pub const RECEIVED_AT: &str = "zoomstream-received-at";
+    /// Zoom's `x-zm-request-timestamp`, kept so a holder of the secret can re-verify.
+    pub const ZM_REQUEST_TIMESTAMP: &str = "x-zm-request-timestamp";
+    /// Zoom's `x-zm-signature` (`v0=<hex>`), over `v0:<timestamp>:<body>`.
+    pub const ZM_SIGNATURE: &str = "x-zm-signature";
+    /// Zoom's `x-zm-request-id`, when sent.
+    pub const ZM_REQUEST_ID: &str = "x-zm-request-id";
+    /// Zoom's `x-zm-trackingid`, when sent.
+    pub const ZM_TRACKING_ID: &str = "x-zm-trackingid";
+    /// W3C `traceparent`, when sent.
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
+/// The record key that keeps the events of one meeting or webinar instance in order: the
+/// object's uuid, else its id, else the account id. `None` when the body has none of them.
+pub fn partition_key(envelope: &Value) -> Option<String> {
+    let payload = envelope.get("payload")?;
+    let object = payload.get("object");
+    let pick = |v: Option<&Value>| -> Option<String> {
+        match v? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    pick(object.and_then(|o| o.get("uuid")))
+        .or_else(|| pick(object.and_then(|o| o.get("id"))))
+        .or_else(|| pick(payload.get("account_id")))
+}
+
+/// A deterministic id for one Zoom event delivered to one app: the same for every redelivery.
+///
+/// Zoom's redeliveries of an event carry the same `event`, `event_ts` and payload, except for
+/// short-lived download credentials (seen: `download_token` and the query of `download_url`
+/// differ between two deliveries of one `recording.completed`). Those are left out; everything
+/// else is hashed in a canonical form (sorted keys), so key order and whitespace don't matter.
+pub fn event_id(app: App, envelope: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(app.as_str().as_bytes());
+    hasher.update([0]);
+    let mut canonical = String::new();
+    write_canonical(&mut canonical, envelope, None);
+    hasher.update(canonical.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// A deterministic id for one record derived from an event (e.g. one recording file).
+pub fn derived_event_id(parent_event_id: &str, part: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(parent_event_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(part.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+fn is_volatile_key(key: &str) -> bool {
+    key == "download_token"
+}
+
+fn write_canonical(out: &mut String, value: &Value, key: Option<&str>) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().filter(|k| !is_volatile_key(k)).collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(out, &map[k], Some(k));
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, item, None);
+            }
+            out.push(']');
+        }
+        // Download URLs carry a per-delivery credential in their query.
+        Value::String(s) if key.is_some_and(|k| k.ends_with("download_url")) => {
+            let stable = s.split_once('?').map_or(s.as_str(), |(base, _)| base);
+            out.push_str(&Value::String(stable.to_owned()).to_string());
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_prefers_uuid_then_id_then_account() {
+        let e = json!({"payload": {"account_id": "acc", "object": {"uuid": "u==", "id": 5}}});
+        assert_eq!(partition_key(&e).as_deref(), Some("u=="));
+        let e = json!({"payload": {"account_id": "acc", "object": {"id": 5}}});
+        assert_eq!(partition_key(&e).as_deref(), Some("5"));
+        let e = json!({"payload": {"account_id": "acc"}});
+        assert_eq!(partition_key(&e).as_deref(), Some("acc"));
+        assert_eq!(partition_key(&json!({"event": "x"})), None);
+    }
+
+    #[test]
+    fn event_id_ignores_key_order_and_download_credentials() {
+        let a = json!({"event": "recording.completed", "event_ts": 1, "download_token": "t1",
+            "payload": {"object": {"recording_files": [{"id": "f", "download_url": "https://x/d/1?access_token=a"}]}}});
+        let b = json!({"payload": {"object": {"recording_files": [{"download_url": "https://x/d/1?access_token=b", "id": "f"}]}},
+            "download_token": "t2", "event_ts": 1, "event": "recording.completed"});
+        assert_eq!(event_id(App::Zoom, &a), event_id(App::Zoom, &b));
+        assert_ne!(event_id(App::Zoom, &a), event_id(App::ZoomAdmin, &a));
+        let c = json!({"event": "recording.completed", "event_ts": 2, "download_token": "t1",
+            "payload": {"object": {"recording_files": [{"id": "f", "download_url": "https://x/d/1?access_token=a"}]}}});
+        assert_ne!(event_id(App::Zoom, &a), event_id(App::Zoom, &c));
+        assert_eq!(event_id(App::Zoom, &a).len(), 32);
+    }
+
+    #[test]
+    fn derived_ids_differ_per_part() {
+        assert_ne!(derived_event_id("e", "f1"), derived_event_id("e", "f2"));
+        assert_eq!(derived_event_id("e", "f1"), derived_event_id("e", "f1"));
+    }
+}
