@@ -1,10 +1,12 @@
 //! Writing verified webhooks to the raw topic, durably: acks=all, idempotent producer, and the
 //! caller hears success only from the broker's acknowledgement.
 
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -50,13 +52,17 @@ impl PublishError {
             PublishError::QueueFull => "queue_full",
             PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)) => "timeout",
             PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => "too_large",
+            PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::ProducerFenced)) => "fenced",
             PublishError::Kafka(_) => "kafka",
         }
     }
 }
 
 pub struct RawPublisher {
-    producer: FutureProducer,
+    /// Replaced when librdkafka reports a fatal error (e.g. the idempotent producer fenced
+    /// after timed-out records): a producer in that state never sends again.
+    producer: RwLock<FutureProducer>,
+    config: ClientConfig,
     topic: String,
     timeout: Duration,
     metrics: IngestMetrics,
@@ -65,8 +71,7 @@ pub struct RawPublisher {
 impl RawPublisher {
     pub fn new(kafka: &KafkaArgs, topic: String, timeout: Duration, metrics: IngestMetrics) -> anyhow::Result<Self> {
         let timeout_ms = timeout.as_millis().to_string();
-        let producer: FutureProducer = kafka
-            .client_config(&[
+        let config = kafka.client_config(&[
                 ("acks", "all"),
                 ("enable.idempotence", "true"),
                 // Small batches: a webhook waits for its own acknowledgement.
@@ -75,10 +80,46 @@ impl RawPublisher {
                 // webhook is rarely written later (and if it is, its event id marks the duplicate).
                 ("message.timeout.ms", &timeout_ms),
                 ("client.id", "zoomstream-ingest"),
-            ])
-            .create()
-            .context("creating the Kafka producer")?;
-        Ok(RawPublisher { producer, topic, timeout, metrics })
+            ]);
+        let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
+        Ok(RawPublisher { producer: RwLock::new(producer), config, topic, timeout, metrics })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces `failed` with a new producer if it cannot send again: librdkafka declared a
+    /// fatal error, or the broker fenced its producer id (seen on nisshi after records timed
+    /// out during an outage: every later record failed with ProducerFenced). Concurrent
+    /// requests that saw the same failure replace it once.
+    fn recover_if_broken(&self, failed: &FutureProducer, err: &PublishError) {
+        let fenced = matches!(
+            err,
+            PublishError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::UnknownProducerId
+            ))
+        );
+        let Some((code, reason)) = failed
+            .client()
+            .fatal_error()
+            .or_else(|| fenced.then(|| (RDKafkaErrorCode::ProducerFenced, err.to_string())))
+        else {
+            return;
+        };
+        let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+        if current.client().native_ptr() != failed.client().native_ptr() {
+            return;
+        }
+        tracing::error!(code = ?code, reason = %reason, "Kafka producer cannot send again; replacing it");
+        self.metrics.kafka_errors.with_label_values(&["fatal"]).inc();
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => *current = fresh,
+            Err(err) => tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure"),
+        }
     }
 
     pub fn topic(&self) -> &str {
@@ -113,7 +154,8 @@ impl RawPublisher {
         }
         let started = Instant::now();
         // Queue timeout zero: a full local queue means overload, answered at once.
-        let delivery = self.producer.send(fr, Timeout::After(Duration::ZERO));
+        let producer = self.producer();
+        let delivery = producer.send(fr, Timeout::After(Duration::ZERO));
         let result = match tokio::time::timeout(self.timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout(self.timeout)),
             Ok(Ok(delivered)) => Ok((delivered.partition, delivered.offset)),
@@ -123,13 +165,14 @@ impl RawPublisher {
         self.metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
         if let Err(err) = &result {
             self.metrics.kafka_errors.with_label_values(&[err.kind()]).inc();
+            self.recover_if_broken(&producer, err);
         }
         result
     }
 
     /// Whether the broker answers and the raw topic exists with partitions.
     pub async fn ready(&self) -> Result<(), String> {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
             let metadata = producer
@@ -147,7 +190,7 @@ impl RawPublisher {
 
     /// Waits for every queued record to be acknowledged; called once, at shutdown.
     pub fn flush(&self, timeout: Duration) {
-        if let Err(err) = self.producer.flush(timeout) {
+        if let Err(err) = self.producer().flush(timeout) {
             tracing::error!(error = %err, "records left unacknowledged at shutdown");
         }
     }

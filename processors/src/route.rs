@@ -112,3 +112,83 @@ impl Router {
         Ok(outputs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use zoomstream_schemas::sources;
+
+    const SOURCES: &str = r#"
+[[source]]
+name = "recordings"
+app = "zoom"
+events = ["recording.completed"]
+topic = "recordings"
+schema = "recording_file.avsc"
+
+[[source]]
+name = "started"
+app = "zoom"
+events = ["meeting.started"]
+topic = "started"
+schema = "meeting.avsc"
+
+[[source]]
+name = "admin-started"
+app = "zoom-admin"
+events = ["meeting.started"]
+topic = "admin-started"
+schema = "meeting.avsc"
+"#;
+
+    fn router() -> Router {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let file = sources::parse(SOURCES, &dir).expect("valid sources");
+        let routes = file
+            .sources
+            .into_iter()
+            .map(|source| Route { encoder: Encoder::single_object(&source.schema), source })
+            .collect();
+        Router { routes, me: UserIdentity::default() }
+    }
+
+    fn route(router: &Router, app: Option<&str>, payload: &[u8]) -> Vec<(String, String)> {
+        let msg = RawMessage { payload: Some(payload), app, event_id: Some("e1"), received_at: None };
+        router
+            .route(&msg)
+            .into_iter()
+            .map(|o| match o {
+                Output::Record { route, record, .. } => (route.source.name.clone(), record.event_id),
+                Output::DeadLetter(d) => (format!("dlq:{}", d.reason), d.source.unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn routes_to_the_sources_of_the_delivering_app_only() {
+        let r = router();
+        let started = br#"{"event":"meeting.started","event_ts":1,"payload":{"account_id":"a","object":{"id":1,"uuid":"u","host_id":"h","topic":"t"}}}"#;
+        assert_eq!(route(&r, Some("zoom"), started), [("started".to_owned(), "e1".to_owned())]);
+        assert_eq!(route(&r, Some("zoom-admin"), started), [("admin-started".to_owned(), "e1".to_owned())]);
+    }
+
+    #[test]
+    fn catalogued_events_without_a_source_are_dropped_but_unknown_ones_are_dead_letters() {
+        let r = router();
+        assert!(route(&r, Some("zoom"), br#"{"event":"meeting.ended","payload":{}}"#).is_empty());
+        assert_eq!(route(&r, Some("zoom"), br#"{"event":"phone.call","payload":{}}"#), [("dlq:unknown_event".into(), String::new())]);
+    }
+
+    #[test]
+    fn each_kind_of_poison_has_its_reason() {
+        let r = router();
+        assert_eq!(route(&r, None, b"{}")[0].0, "dlq:missing_header");
+        assert_eq!(route(&r, Some("teams"), b"{}")[0].0, "dlq:unknown_app");
+        assert_eq!(route(&r, Some("zoom"), b"\xff")[0].0, "dlq:not_json");
+        assert_eq!(route(&r, Some("zoom"), br#"{"event":1}"#)[0].0, "dlq:no_event");
+        let no_files = br#"{"event":"recording.completed","event_ts":1,"payload":{"object":{"uuid":"u"}}}"#;
+        assert_eq!(route(&r, Some("zoom"), no_files), [("dlq:no_recording_files".into(), "recordings".into())]);
+    }
+}

@@ -106,7 +106,7 @@ async fn url_validation_is_answered_as_zoom_documents_and_never_published() {
 
     let request = fixture("endpoint.url_validation.json");
     let response = post_signed(&client, &ingest.url("/webhooks/zoom"), &sign("SECRET_TOKEN", &request), "v1").await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let expected: Value = serde_json::from_slice(&fixture("endpoint.url_validation.response.json")).unwrap();
     assert_eq!(json_body(response).await, expected);
 
@@ -114,13 +114,13 @@ async fn url_validation_is_answered_as_zoom_documents_and_never_published() {
     let forged = post_signed(&client, &ingest.url("/webhooks/zoom"), &sign("not-the-secret", &request), "v2").await;
     assert_eq!(forged.status(), 401);
 
-    assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic).await;
+    assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic, "SECRET_TOKEN").await;
 }
 
 /// Posts one good webhook after the requests under test and reads the single-partition topic
 /// up to it: anything published before it would be there too.
-async fn assert_only_the_sentinel_is_published(client: &reqwest::Client, ingest: &IngestApp, brokers: &str, topic: &str) {
-    let sentinel = sign(ZOOM_SECRET, &fixture("meeting.started.json"));
+async fn assert_only_the_sentinel_is_published(client: &reqwest::Client, ingest: &IngestApp, brokers: &str, topic: &str, secret: &str) {
+    let sentinel = sign(secret, &fixture("meeting.started.json"));
     let response = post_signed(client, &ingest.url("/webhooks/zoom"), &sentinel, "sentinel").await;
     assert_eq!(response.status(), 200);
     let records = read_topic_until(brokers, topic, Duration::from_secs(30), |r| {
@@ -213,7 +213,7 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
     assert!(metrics.contains(r#"zoomstream_ingest_requests_total{app="zoom",outcome="unauthorized"} 7"#), "{metrics}");
     assert!(metrics.contains(r#"zoomstream_ingest_requests_total{app="unknown",outcome="not_found"} 1"#), "{metrics}");
 
-    assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic).await;
+    assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic, ZOOM_SECRET).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,320 @@
+//! `zoomstream dev`: the whole pipeline in one process, on librdkafka's in-process mock cluster.
+//!
+//! The mock cluster has no CreateTopics API and does not store transactional offsets, so the
+//! topics are created here through the mock API and the processor runs at-least-once. It is a
+//! real Kafka listener on loopback, so any Kafka client can read the topics while dev runs.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use clap::builder::NonEmptyStringValueParser;
+use rdkafka::mocking::MockCluster;
+use tokio::task::{JoinError, JoinSet};
+use zoomstream_ingest::Ingest;
+use zoomstream_processors::{Delivery, Processor};
+use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_schemas::sources::{self, SourcesFile};
+use zoomstream_schemas::App;
+
+/// The Zoom app's secret token in dev mode, unless `--zoom-secret` says otherwise.
+pub const DEV_ZOOM_SECRET: &str = "zoomstream-dev-zoom-secret";
+/// The Zoom Admin app's secret token in dev mode, unless `--zoom-admin-secret` says otherwise.
+pub const DEV_ZOOM_ADMIN_SECRET: &str = "zoomstream-dev-zoom-admin-secret";
+
+/// The development secret of an app: what `zoomstream send` signs with by default.
+pub fn dev_secret(app: App) -> &'static str {
+    match app {
+        App::Zoom => DEV_ZOOM_SECRET,
+        App::ZoomAdmin => DEV_ZOOM_ADMIN_SECRET,
+    }
+}
+
+/// How long ingest may take to see its raw topic on the mock cluster.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Address ingest listens on for webhooks, /healthz, /readyz and /metrics (port 0: any free
+    /// port, printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Address of the processor's /metrics and /healthz (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
+
+    /// Secret token webhooks to /webhooks/zoom are signed with.
+    #[arg(long, default_value = DEV_ZOOM_SECRET, value_parser = NonEmptyStringValueParser::new())]
+    pub zoom_secret: String,
+
+    /// Secret token webhooks to /webhooks/zoom-admin are signed with.
+    #[arg(long, default_value = DEV_ZOOM_ADMIN_SECRET, value_parser = NonEmptyStringValueParser::new())]
+    pub zoom_admin_secret: String,
+
+    /// The sources file: which events go to which topic with which schema.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_SOURCES",
+        default_value = "schemas/sources.toml"
+    )]
+    pub sources: PathBuf,
+
+    /// Zoom user id of the Zoom app's user: decides the `*.by_me` / `*.for_me` sources.
+    #[arg(long)]
+    pub zoom_user_id: Option<String>,
+
+    /// E-mail of the Zoom app's user (matched against `payload.operator`).
+    #[arg(long)]
+    pub zoom_user_email: Option<String>,
+}
+
+/// A topic created on the mock cluster, and what it carries (for the banner).
+struct DevTopic {
+    name: String,
+    partitions: i32,
+    carries: String,
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    // Listen for signals first: a ctrl-c during start-up stops the services as soon as they run.
+    let shutdown = shutdown::on_signal();
+    let sources = sources::load(&args.sources).with_context(|| {
+        format!(
+            "loading the sources file {} (pass --sources)",
+            args.sources.display()
+        )
+    })?;
+
+    let t0 = Instant::now();
+    let cluster = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    eprintln!("T cluster {:?}", t0.elapsed());
+    let ingest_config = ingest_config(&args, &bootstrap);
+    let processor_config = processor_config(&args, &bootstrap, &ingest_config.raw_topic);
+    let topics = topics(&ingest_config, &processor_config, &sources);
+    for topic in &topics {
+        cluster
+            .create_topic(&topic.name, topic.partitions, 1)
+            .with_context(|| format!("creating topic {} on the mock cluster", topic.name))?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    eprintln!("T topics {:?}", t0.elapsed());
+    let ingest = Ingest::build(ingest_config)
+        .await
+        .context("starting ingest")?;
+    eprintln!("T ingest {:?}", t0.elapsed());
+    let processor = Processor::build(processor_config)
+        .await
+        .context("starting the processor")?;
+    let ingest_addr = reachable(ingest.local_addr());
+    let metrics_addr = reachable(processor.metrics_addr());
+
+    let mut services = JoinSet::new();
+    let token = shutdown.clone();
+    services.spawn(async move { ("ingest", ingest.run_until(token).await) });
+    let token = shutdown.clone();
+    services.spawn(async move { ("processor", processor.run_until(token).await) });
+
+    // Announce only once webhooks can be accepted; stop everything if a service ends first.
+    let mut first_error = None;
+    tokio::select! {
+        ready = wait_ready(ingest_addr) => match ready {
+            Ok(()) => print_banner(&args, ingest_addr, metrics_addr, &bootstrap, &topics),
+            Err(err) => first_error = Some(err),
+        },
+        Some(ended) = services.join_next() => first_error = outcome(ended, &shutdown).err(),
+        () = shutdown.cancelled() => {}
+    }
+    if first_error.is_some() {
+        shutdown.cancel();
+    }
+    // The first service to end (by a signal or by failing) stops the other.
+    while let Some(ended) = services.join_next().await {
+        let result = outcome(ended, &shutdown);
+        shutdown.cancel();
+        if let Err(err) = result {
+            first_error.get_or_insert(err);
+        }
+    }
+    // Both services flushed their producers; only now may the cluster go.
+    drop(cluster);
+    match first_error {
+        Some(err) => Err(err),
+        None => {
+            eprintln!("zoomstream dev: stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Ingest against the mock cluster, with dev's listener and secrets, topics created here.
+fn ingest_config(args: &DevArgs, bootstrap: &str) -> zoomstream_ingest::Config {
+    let mut config = zoomstream_ingest::Config::new(bootstrap);
+    // Passthrough settings from the environment (SASL, TLS) are for a real cluster.
+    config.kafka.options.clear();
+    config.listen = args.listen;
+    config.zoom_secret_token = Some(args.zoom_secret.clone().into());
+    config.zoom_admin_secret_token = Some(args.zoom_admin_secret.clone().into());
+    config.create_topics = false;
+    config
+}
+
+/// A processor against the mock cluster: at-least-once (no transactional offsets there), no
+/// schema registry (single-object encoding), topics created here.
+fn processor_config(
+    args: &DevArgs,
+    bootstrap: &str,
+    raw_topic: &str,
+) -> zoomstream_processors::Config {
+    let mut config = zoomstream_processors::Config::new(bootstrap, &args.sources);
+    config.kafka.options.clear();
+    config.raw_topic = raw_topic.to_owned();
+    config.metrics_listen = args.metrics_listen;
+    config.delivery = Delivery::AtLeastOnce;
+    config.transactional_id = None;
+    config.schema_registry_url = None;
+    config.backfill_source = None;
+    config.create_topics = false;
+    config.zoom_user_id = args.zoom_user_id.clone();
+    config.zoom_user_email = args.zoom_user_email.clone();
+    config
+}
+
+/// Every topic the pipeline writes: the raw topic, the dead-letter topic, each source's topic.
+fn topics(
+    ingest: &zoomstream_ingest::Config,
+    processor: &zoomstream_processors::Config,
+    sources: &SourcesFile,
+) -> Vec<DevTopic> {
+    let mut topics = vec![
+        DevTopic {
+            name: ingest.raw_topic.clone(),
+            partitions: ingest.raw_topic_partitions,
+            carries: "every verified webhook, byte for byte".into(),
+        },
+        DevTopic {
+            name: processor.dlq_topic.clone(),
+            partitions: processor.topic_partitions,
+            carries: "records the processor could not handle, with the reason in headers".into(),
+        },
+    ];
+    topics.extend(sources.sources.iter().map(|source| DevTopic {
+        name: source.topic.clone(),
+        partitions: processor.topic_partitions,
+        carries: format!("source {} ({} app)", source.name, source.app),
+    }));
+    topics
+}
+
+/// The address to connect to: a wildcard listener is reached on loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+/// Waits until ingest's /readyz answers 200: the producer reaches the cluster and sees the raw
+/// topic.
+async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let url = format!("http://{addr}/readyz");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let last = match client.get(&url).send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => format!(
+                "{}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            ),
+            Err(err) => format!("{:#}", anyhow::Error::from(err)),
+        };
+        if Instant::now() >= deadline {
+            return Err(anyhow!(
+                "ingest was not ready within {READY_TIMEOUT:?}; {url} last answered {last}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a finished service task means: an error, or a stop nobody asked for.
+fn outcome(
+    ended: Result<(&'static str, anyhow::Result<()>), JoinError>,
+    shutdown: &ShutdownToken,
+) -> anyhow::Result<()> {
+    let (name, result) = ended.map_err(|err| anyhow!("a service task panicked: {err}"))?;
+    result.with_context(|| format!("{name} failed"))?;
+    if shutdown.is_cancelled() {
+        Ok(())
+    } else {
+        Err(anyhow!("{name} stopped on its own"))
+    }
+}
+
+fn print_banner(
+    args: &DevArgs,
+    ingest: SocketAddr,
+    metrics: SocketAddr,
+    bootstrap: &str,
+    topics: &[DevTopic],
+) {
+    let me = std::env::args()
+        .next()
+        .unwrap_or_else(|| "zoomstream".into());
+    let secret_flag = if args.zoom_secret == DEV_ZOOM_SECRET {
+        String::new()
+    } else {
+        format!(" --secret '{}'", args.zoom_secret)
+    };
+    let width = topics.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    // The recording source shows the per-file split best; any source topic will do otherwise.
+    let example = topics
+        .iter()
+        .find(|t| t.name == "zoom.recording-completed")
+        .or(topics.last())
+        .map_or("TOPIC", |t| t.name.as_str());
+    let mut out = format!(
+        "\n\
+         zoomstream dev: ingest and processor in one process, on librdkafka's in-process mock Kafka\n\
+         cluster (at-least-once delivery; nothing is kept after exit).\n\
+         \n\
+         Webhook URLs     http://{ingest}/webhooks/zoom          (Zoom app)\n\
+         \x20                http://{ingest}/webhooks/zoom-admin    (Zoom Admin app)\n\
+         Secret tokens    zoom:       {zoom}\n\
+         \x20                zoom-admin: {admin}\n\
+         Kafka bootstrap  {bootstrap}   (any Kafka client can read the topics here)\n\
+         Metrics          http://{ingest}/metrics (ingest), http://{metrics}/metrics (processor)\n\
+         \n\
+         Topics ({count}):\n",
+        zoom = args.zoom_secret,
+        admin = args.zoom_admin_secret,
+        count = topics.len(),
+    );
+    for topic in topics {
+        out += &format!(
+            "  {:<width$}  {:>2} partitions  {}\n",
+            topic.name, topic.partitions, topic.carries
+        );
+    }
+    out += &format!(
+        "\n\
+         Try, from the repository root:\n\
+         \x20 {me} send --url http://{ingest}{secret_flag} --all tests/fixtures/zoom\n\
+         \x20 {me} tail {example} --brokers {bootstrap} --from-beginning\n\
+         \n\
+         zoomstream dev ready: ingest=http://{ingest} kafka={bootstrap}\n"
+    );
+    print!("{out}");
+}

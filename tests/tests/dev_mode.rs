@@ -1,0 +1,269 @@
+//! `zoomstream dev` end to end, with the real binaries only: dev runs the pipeline on
+//! librdkafka's in-process mock cluster (this test needs no broker of its own), `zoomstream send
+//! --all` posts every fixture signed as Zoom does, and `zoomstream tail` reads a source topic
+//! back through the bootstrap address dev printed. Ends with SIGTERM, which must stop dev
+//! cleanly.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zoomstream_tests::{binary, event_fixtures, fixtures_dir, schemas_dir};
+
+/// A running `zoomstream dev`; killed when dropped.
+struct Dev {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Where a ready dev can be reached.
+struct Endpoints {
+    ingest: String,
+    kafka: String,
+}
+
+impl Dev {
+    fn start() -> Dev {
+        let mut child = Command::new(binary("zoomstream"))
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--sources",
+            ])
+            .arg(sources_file())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting zoomstream dev");
+        // Both pipes are drained for the whole run, so dev never blocks on a full pipe.
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, log) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Dev {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the line dev prints once ingest is ready, and reads the addresses from it.
+    fn wait_ready(&self, timeout: Duration) -> Endpoints {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("zoomstream dev ready: ") {
+                        let field = |name: &str| {
+                            rest.split_whitespace()
+                                .find_map(|kv| kv.strip_prefix(name))
+                                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+                                .to_owned()
+                        };
+                        return Endpoints {
+                            ingest: field("ingest="),
+                            kafka: field("kafka="),
+                        };
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "zoomstream dev not ready within {timeout:?}; its log:\n{}",
+                    self.log()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "zoomstream dev exited before it was ready; its log:\n{}",
+                    self.log()
+                ),
+            }
+        }
+    }
+
+    /// SIGTERM, as docker or systemd stop it; returns how it exited.
+    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for dev") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "zoomstream dev did not stop within {timeout:?} of SIGTERM; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sources_file() -> PathBuf {
+    schemas_dir().join("sources.toml")
+}
+
+/// Runs a command to its end, killing it and failing after `timeout`.
+fn run(command: &mut Command, timeout: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("waiting").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{command:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut output = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stderr)
+        .unwrap();
+    output
+}
+
+#[test]
+fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
+    let mut dev = Dev::start();
+    let endpoints = dev.wait_ready(Duration::from_secs(60));
+
+    let sent = run(
+        Command::new(binary("zoomstream"))
+            .args(["send", "--url", &endpoints.ingest, "--all"])
+            .arg(fixtures_dir()),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success(),
+        "send failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    // Every event fixture and the URL validation request, each answered 200; the headers
+    // example and the documented answer are not webhooks and are not sent.
+    let mut expected: Vec<String> = event_fixtures().into_iter().map(|(name, _)| name).collect();
+    expected.push("endpoint.url_validation.json".into());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per webhook file:\n{stdout}"
+    );
+    for name in &expected {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("/{name}: ")))
+            .unwrap_or_else(|| panic!("{name} not sent:\n{stdout}"));
+        assert!(line.contains(": 200 OK "), "{line}");
+    }
+    let validation = lines
+        .iter()
+        .find(|l| l.contains("endpoint.url_validation.json"))
+        .unwrap();
+    assert!(validation.contains("\"encryptedToken\""), "{validation}");
+
+    let tailed = run(
+        Command::new(binary("zoomstream"))
+            .args([
+                "tail",
+                "zoom.recording-completed",
+                "--brokers",
+                &endpoints.kafka,
+                "--from-beginning",
+                "--max",
+                "2",
+            ])
+            .arg("--sources")
+            .arg(sources_file()),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&tailed.stdout);
+    assert!(
+        tailed.status.success(),
+        "tail failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&tailed.stderr)
+    );
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    assert_eq!(records.len(), 2, "{stdout}");
+    // One record per recording file; M4A and CHAT are off by default in the shipped sources.
+    let file_types: BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["file_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        file_types,
+        BTreeSet::from(["MP4", "TRANSCRIPT"]),
+        "{stdout}"
+    );
+    for record in &records {
+        assert_eq!(record["event"], "recording.completed", "{record}");
+        assert_eq!(record["app"], "zoom", "{record}");
+        assert_eq!(record["meeting_id"], "1234567890", "{record}");
+    }
+    assert_ne!(records[0]["event_id"], records[1]["event_id"]);
+
+    let status = dev.terminate(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "zoomstream dev exited with {status} after SIGTERM; its log:\n{}",
+        dev.log()
+    );
+}
