@@ -87,10 +87,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         )
     })?;
 
-    let t0 = Instant::now();
     let cluster = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
     let bootstrap = cluster.bootstrap_servers();
-    eprintln!("T cluster {:?}", t0.elapsed());
     let ingest_config = ingest_config(&args, &bootstrap);
     let processor_config = processor_config(&args, &bootstrap, &ingest_config.raw_topic);
     let topics = topics(&ingest_config, &processor_config, &sources);
@@ -98,14 +96,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         cluster
             .create_topic(&topic.name, topic.partitions, 1)
             .with_context(|| format!("creating topic {} on the mock cluster", topic.name))?;
+        // librdkafka 2.12's mock thread drains its wake-up pipe after serving a request; a
+        // request queued in between loses its wake-up and waits for the thread's 1 s timer.
+        // Back-to-back creations hit that race most of the time (40 topics: 1-10 s instead of
+        // 50 ms); a moment's pause lets the thread finish first.
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    eprintln!("T topics {:?}", t0.elapsed());
     let ingest = Ingest::build(ingest_config)
         .await
         .context("starting ingest")?;
-    eprintln!("T ingest {:?}", t0.elapsed());
     let processor = Processor::build(processor_config)
         .await
         .context("starting the processor")?;

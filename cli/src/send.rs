@@ -10,14 +10,15 @@ use zoomstream_schemas::App;
 use crate::dev::dev_secret;
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["fixtures", "all"])))]
 pub struct SendArgs {
     /// Webhook bodies to send, in order (JSON files, sent byte for byte).
-    #[arg(value_name = "FIXTURE.json", required_unless_present = "all")]
+    #[arg(value_name = "FIXTURE.json")]
     pub fixtures: Vec<PathBuf>,
 
     /// Send every `*.json` file of DIR in name order, except files starting with `_` (examples
     /// of headers and the like) and `*.response.json` files (documented answers).
-    #[arg(long, value_name = "DIR", conflicts_with = "fixtures")]
+    #[arg(long, value_name = "DIR")]
     pub all: Option<PathBuf>,
 
     /// The Zoom app the webhooks are for: the path /webhooks/APP, and the default secret.
