@@ -148,7 +148,9 @@ fn pipeline(config: &Config, router: Router, metrics: ProcessorMetrics) -> anyho
     ];
     if config.delivery == Delivery::ExactlyOnce {
         producer_settings.push(("transactional.id", &transactional_id));
-        producer_settings.push(("transaction.timeout.ms", "60000"));
+        // How long Kafka lets a dead process's open transaction hold back read_committed
+        // readers before aborting it; a batch commits within a fraction of this.
+        producer_settings.push(("transaction.timeout.ms", "30000"));
     }
     let producer: ThreadedProducer<ProduceContext> = config
         .kafka

@@ -178,6 +178,7 @@ impl Shared {
         self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
         let outcome = match result {
             Ok(()) => {
+                tracing::debug!(records = batch.records, partitions = batch.offsets.len(), "batch committed");
                 self.metrics.batches.with_label_values(&["committed"]).inc();
                 Ok(())
             }

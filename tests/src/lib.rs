@@ -556,3 +556,79 @@ pub fn metric(page: &str, name_with_labels: &str) -> f64 {
         .map(|v| v.trim().parse().expect("a number"))
         .unwrap_or(0.0)
 }
+
+/// A real `zoomstream-processor` process; SIGKILLed when dropped.
+pub struct ProcessorProcess {
+    pub child: Child,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+}
+
+impl ProcessorProcess {
+    /// Starts the binary with the config's environment, as an operator would. `name` is the
+    /// process's identity: its transactional id, stable across restarts as a supervisor keeps
+    /// a container's host name.
+    pub fn spawn(config: &zoomstream_processors::Config, name: &str) -> ProcessorProcess {
+        let metrics_port = free_port();
+        let log = std::env::temp_dir().join(unique(&format!("{}-{name}", config.group_id)) + ".log");
+        let options: Vec<String> = config.kafka.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let delivery = match config.delivery {
+            zoomstream_processors::Delivery::ExactlyOnce => "exactly-once",
+            zoomstream_processors::Delivery::AtLeastOnce => "at-least-once",
+        };
+        let child = Command::new(binary("zoomstream-processor"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ZOOMSTREAM_KAFKA_BROKERS", &config.kafka.brokers)
+            .env("ZOOMSTREAM_KAFKA_OPTIONS", options.join(","))
+            .env("ZOOMSTREAM_RAW_TOPIC", &config.raw_topic)
+            .env("ZOOMSTREAM_GROUP_ID", &config.group_id)
+            .env("ZOOMSTREAM_SOURCES", &config.sources)
+            .env("ZOOMSTREAM_DLQ_TOPIC", &config.dlq_topic)
+            .env("ZOOMSTREAM_DELIVERY", delivery)
+            .env("ZOOMSTREAM_BATCH_MAX_RECORDS", config.batch_max_records.to_string())
+            .env("ZOOMSTREAM_BATCH_MAX_MS", config.batch_max_ms.to_string())
+            .env("ZOOMSTREAM_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .env("ZOOMSTREAM_TRANSACTIONAL_ID", format!("{}-{name}", config.group_id))
+            .env("RUST_LOG", "info,zoomstream_processors=debug")
+            .stdout(std::fs::File::create(&log).expect("log file"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting zoomstream-processor");
+        ProcessorProcess { child, metrics_port, log }
+    }
+
+    /// The process's metrics page, once it serves one.
+    pub fn metrics(&self) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .ok()?;
+        let mut page = String::new();
+        stream.read_to_string(&mut page).ok()?;
+        Some(page)
+    }
+
+    /// Raw records this process has consumed so far.
+    pub fn records_in(&self) -> f64 {
+        self.metrics().map_or(0.0, |p| metric(&p, "zoomstream_processor_records_in_total"))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("processor exits")
+    }
+}
+
+impl Drop for ProcessorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
