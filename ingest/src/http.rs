@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use zoomstream_schemas::{raw, App};
 
+use crate::body::parse_strict;
 use crate::metrics::IngestMetrics;
+use crate::replay::ReplayCache;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
 use crate::verify::{VerifyError, Verifier};
 
@@ -29,6 +31,7 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
+    pub replays: ReplayCache,
 }
 
 impl AppState {
@@ -185,10 +188,10 @@ async fn handle(
 
     let timestamp = header_str(headers, raw::headers::ZM_REQUEST_TIMESTAMP);
     let signature = header_str(headers, raw::headers::ZM_SIGNATURE);
-    verifier.verify(timestamp, signature, &body, received_at.as_secs())?;
+    let signature_bytes = verifier.verify(timestamp, signature, &body, received_at.as_secs())?;
     let (timestamp, signature) = (timestamp.unwrap_or_default(), signature.unwrap_or_default());
 
-    let envelope: Value = serde_json::from_slice(&body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
+    let envelope: Value = parse_strict(&body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
     let event = envelope
         .get("event")
         .and_then(Value::as_str)
@@ -206,6 +209,10 @@ async fn handle(
     }
 
     let event_id = raw::event_id(app, &envelope);
+    if state.replays.was_published(&signature_bytes) {
+        tracing::info!(event, event_id = %event_id, "replay of a published request; not published again");
+        return Ok(("replay", Json(json!({"status": "duplicate", "event_id": event_id})).into_response()));
+    }
     let key = raw::partition_key(&envelope);
     let record = RawRecord {
         app,
@@ -221,6 +228,7 @@ async fn handle(
         body: &body,
     };
     let (partition, offset) = state.publisher.publish(&record).await.map_err(WebhookError::Unavailable)?;
+    state.replays.published(signature_bytes);
     tracing::info!(event, event_id = %event_id, partition, offset, "webhook published");
     Ok(("accepted", Json(json!({"status": "accepted", "event_id": event_id})).into_response()))
 }

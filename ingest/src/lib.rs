@@ -5,10 +5,12 @@
 //! one) and connects the producer; [`Ingest::run_until`] serves until the token is cancelled,
 //! then finishes in-flight requests and flushes the producer. `main` is [`run`].
 
+pub mod body;
 pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod publish;
+pub mod replay;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -28,6 +30,10 @@ pub use http::app;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
+use crate::replay::ReplayCache;
+
+/// Signatures remembered for replay detection (about 60 bytes each).
+const REPLAY_CACHE_ENTRIES: usize = 200_000;
 use crate::verify::Verifier;
 
 /// A bound, connected ingest service, not yet serving.
@@ -54,6 +60,7 @@ impl Ingest {
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             max_body_bytes: config.max_body_bytes,
             body_timeout: Duration::from_millis(config.body_timeout_ms),
+            replays: ReplayCache::new(window, REPLAY_CACHE_ENTRIES),
         });
         let listener = TcpListener::bind(config.listen)
             .await

@@ -59,23 +59,24 @@ impl Verifier {
     }
 
     /// Checks the signature headers against the raw body. `now_secs` is the current unix time.
+    /// Returns the verified signature (for replay detection).
     pub fn verify(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
         now_secs: u64,
-    ) -> Result<(), VerifyError> {
+    ) -> Result<[u8; 32], VerifyError> {
         let signature = signature.ok_or(VerifyError::MissingSignature)?;
         let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
         let ts: u64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
         if now_secs.abs_diff(ts) > self.window.as_secs() {
             return Err(VerifyError::StaleTimestamp { window_secs: self.window.as_secs() });
         }
-        let given = signature
+        let mut given = [0u8; 32];
+        signature
             .strip_prefix("v0=")
-            .and_then(|h| hex::decode(h).ok())
-            .filter(|bytes| bytes.len() == 32)
+            .and_then(|h| hex::decode_to_slice(h, &mut given).ok())
             .ok_or(VerifyError::MalformedSignature)?;
         let mut mac = self.mac();
         mac.update(b"v0:");
@@ -83,7 +84,8 @@ impl Verifier {
         mac.update(b":");
         mac.update(body);
         // verify_slice compares in constant time.
-        mac.verify_slice(&given).map_err(|_| VerifyError::SignatureMismatch)
+        mac.verify_slice(&given).map_err(|_| VerifyError::SignatureMismatch)?;
+        Ok(given)
     }
 
     /// The `encryptedToken` Zoom expects in answer to `endpoint.url_validation`.
@@ -116,8 +118,9 @@ mod tests {
     fn accepts_what_zoom_signs() {
         let body = br#"{"event":"meeting.started"}"#;
         let sig = sign("s3cret", "1000", body);
-        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1000), Ok(()));
-        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1300), Ok(()));
+        let expected: [u8; 32] = hex::decode(&sig[3..]).unwrap().try_into().unwrap();
+        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1000), Ok(expected));
+        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1300), Ok(expected));
     }
 
     #[test]

@@ -632,3 +632,78 @@ impl Drop for ProcessorProcess {
         self.kill();
     }
 }
+
+/// A real `zoomstream-ingest` process, its JSON log captured to a file; SIGKILLed when dropped.
+pub struct IngestProcess {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl IngestProcess {
+    /// Starts the binary with `env` (on top of a listen address of its own).
+    pub fn spawn(env: &[(&str, String)]) -> IngestProcess {
+        let port = free_port();
+        let log = std::env::temp_dir().join(unique("ingest") + ".log");
+        let mut command = Command::new(binary("zoomstream-ingest"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "debug")
+            .env("ZOOMSTREAM_LISTEN", format!("127.0.0.1:{port}"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("starting zoomstream-ingest");
+        let process = IngestProcess { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "zoomstream-ingest did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        process
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.child.id())
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("ingest exits")
+    }
+}
+
+impl Drop for IngestProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak resident memory of a process, in KiB (VmHWM of /proc/PID/status).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
