@@ -120,7 +120,9 @@ async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: Shutdown
 /// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     zoomstream_runtime::telemetry::init_logging();
+    // Listen for signals first: a SIGTERM during start-up then stops the service cleanly.
+    let shutdown = shutdown::on_signal();
     tracing::info!(config = ?config, "starting zoomstream-ingest");
     let ingest = Ingest::build(config).await?;
-    ingest.run_until(shutdown::on_signal()).await
+    ingest.run_until(shutdown).await
 }

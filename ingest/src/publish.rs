@@ -1,6 +1,7 @@
 //! Writing verified webhooks to the raw topic, durably: acks=all, idempotent producer, and the
 //! caller hears success only from the broker's acknowledgement.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -58,10 +59,15 @@ impl PublishError {
     }
 }
 
+/// Broker rejections in a row after which the producer is replaced.
+const REJECTIONS_BEFORE_REPLACING: u32 = 3;
+
 pub struct RawPublisher {
     /// Replaced when librdkafka reports a fatal error (e.g. the idempotent producer fenced
     /// after timed-out records): a producer in that state never sends again.
     producer: RwLock<FutureProducer>,
+    /// Broker rejections in a row; reset by any acknowledged record.
+    rejections: AtomicU32,
     config: ClientConfig,
     topic: String,
     timeout: Duration,
@@ -82,7 +88,7 @@ impl RawPublisher {
                 ("client.id", "zoomstream-ingest"),
             ]);
         let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
-        Ok(RawPublisher { producer: RwLock::new(producer), config, topic, timeout, metrics })
+        Ok(RawPublisher { producer: RwLock::new(producer), rejections: AtomicU32::new(0), config, topic, timeout, metrics })
     }
 
     fn producer(&self) -> FutureProducer {
@@ -90,9 +96,11 @@ impl RawPublisher {
     }
 
     /// Replaces `failed` with a new producer if it cannot send again: librdkafka declared a
-    /// fatal error, or the broker fenced its producer id (seen on nisshi after records timed
-    /// out during an outage: every later record failed with ProducerFenced). Concurrent
-    /// requests that saw the same failure replace it once.
+    /// fatal error, the broker fenced its producer id, or the broker rejected the last
+    /// [`REJECTIONS_BEFORE_REPLACING`] records in a row. Both were seen on nisshi after records
+    /// timed out during an outage and the producer bumped its epoch: memory storage fenced every
+    /// later record, sqlite storage failed them with UNKNOWN_SERVER_ERROR; a new producer id
+    /// works at once. Concurrent requests that saw the same failure replace it once.
     fn recover_if_broken(&self, failed: &FutureProducer, err: &PublishError) {
         let fenced = matches!(
             err,
@@ -103,10 +111,12 @@ impl RawPublisher {
                     | RDKafkaErrorCode::UnknownProducerId
             ))
         );
+        let rejected = matches!(err, PublishError::Kafka(_))
+            && self.rejections.fetch_add(1, Ordering::SeqCst) + 1 >= REJECTIONS_BEFORE_REPLACING;
         let Some((code, reason)) = failed
             .client()
             .fatal_error()
-            .or_else(|| fenced.then(|| (RDKafkaErrorCode::ProducerFenced, err.to_string())))
+            .or_else(|| (fenced || rejected).then(|| (RDKafkaErrorCode::Fail, err.to_string())))
         else {
             return;
         };
@@ -117,7 +127,10 @@ impl RawPublisher {
         tracing::error!(code = ?code, reason = %reason, "Kafka producer cannot send again; replacing it");
         self.metrics.kafka_errors.with_label_values(&["fatal"]).inc();
         match self.config.create::<FutureProducer>() {
-            Ok(fresh) => *current = fresh,
+            Ok(fresh) => {
+                *current = fresh;
+                self.rejections.store(0, Ordering::SeqCst);
+            }
             Err(err) => tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure"),
         }
     }
@@ -163,9 +176,12 @@ impl RawPublisher {
             Ok(Err((err, _))) => Err(PublishError::Kafka(err)),
         };
         self.metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
-        if let Err(err) = &result {
-            self.metrics.kafka_errors.with_label_values(&[err.kind()]).inc();
-            self.recover_if_broken(&producer, err);
+        match &result {
+            Ok(_) => self.rejections.store(0, Ordering::SeqCst),
+            Err(err) => {
+                self.metrics.kafka_errors.with_label_values(&[err.kind()]).inc();
+                self.recover_if_broken(&producer, err);
+            }
         }
         result
     }

@@ -83,30 +83,31 @@ impl Processor {
         let healthy = Arc::new(AtomicBool::new(true));
         let http = tokio::spawn(serve_metrics(metrics_listener, metrics.clone(), healthy.clone(), shutdown.clone()));
 
-        let pipeline = pipeline(&config, router, metrics)?;
-        tracing::info!(
-            group = %config.effective_group_id(),
-            raw_topic = %config.raw_topic,
-            delivery = ?config.delivery,
-            sources = pipeline.router.routes.len(),
-            "processor starting"
-        );
         let loop_shutdown = shutdown.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        // Creating the clients (init_transactions blocks) and the loop run on a thread of their own.
+        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let pipeline = pipeline(&config, router, metrics)?;
+            tracing::info!(
+                group = %config.effective_group_id(),
+                raw_topic = %config.raw_topic,
+                delivery = ?config.delivery,
+                sources = pipeline.router.routes.len(),
+                "processor starting"
+            );
             let shared = pipeline.shared.clone();
             let result = pipeline.run(loop_shutdown);
-            // Leave the group only after the loop let go of the consumer (dropped in run).
+            // Flush only after the loop let go of the consumer (dropped in run).
             if let Err(err) = shared.producer.flush(Duration::from_secs(10)) {
                 tracing::error!(error = %err, "outputs left unacknowledged at shutdown");
             }
-            result
+            result.context("processing stopped")
         })
         .await
         .context("the processing loop panicked")?;
         healthy.store(result.is_ok(), Ordering::SeqCst);
         shutdown.cancel();
         let _ = http.await;
-        result.context("processing stopped")?;
+        result?;
         tracing::info!("processor stopped");
         Ok(())
     }
@@ -224,8 +225,10 @@ async fn serve_metrics(listener: TcpListener, metrics: ProcessorMetrics, healthy
 /// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     zoomstream_runtime::telemetry::init_logging();
+    // Listen for signals first: a SIGTERM during start-up then stops the service cleanly.
+    let shutdown = shutdown::on_signal();
     tracing::info!(config = ?config, "starting zoomstream-processor");
     let processor = Processor::build(config).await?;
     tracing::info!(metrics = %processor.metrics_addr(), "metrics endpoint listening");
-    processor.run_until(shutdown::on_signal()).await
+    processor.run_until(shutdown).await
 }

@@ -47,10 +47,14 @@ pub struct FatalError {
     source: KafkaError,
 }
 
-/// Counts failed deliveries, so an at-least-once batch knows whether all its outputs landed.
+/// Counts failed deliveries, so an at-least-once batch knows whether all its outputs landed,
+/// and notes when the producer can never deliver again.
 #[derive(Default)]
 pub struct ProduceContext {
     failures: AtomicU64,
+    /// The broker fenced this producer's id (seen on nisshi after an outage): every later
+    /// record fails the same way, so retrying the batch would spin forever.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for ProduceContext {}
@@ -61,6 +65,17 @@ impl ProducerContext for ProduceContext {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((err, msg)) = result {
             self.failures.fetch_add(1, Ordering::SeqCst);
+            if matches!(
+                err.rdkafka_error_code(),
+                Some(
+                    RDKafkaErrorCode::ProducerFenced
+                        | RDKafkaErrorCode::InvalidProducerEpoch
+                        | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                        | RDKafkaErrorCode::UnknownProducerId
+                )
+            ) {
+                self.fenced.store(true, Ordering::SeqCst);
+            }
             tracing::warn!(error = %err, topic = msg.topic(), "output not delivered; the batch will be retried");
         }
     }
@@ -183,11 +198,16 @@ impl Shared {
                 Ok(())
             }
             Err(err) if is_fatal(&err) => Err(FatalError { context: "committing a batch", source: err }),
+            Err(err) if self.producer_unusable() => {
+                Err(FatalError { context: "the producer can no longer deliver", source: err })
+            }
             Err(err) => {
                 tracing::warn!(error = %err, records = batch.records, "batch aborted; rewinding to reprocess it");
                 self.metrics.batches.with_label_values(&["aborted"]).inc();
                 if self.delivery == Delivery::ExactlyOnce {
-                    if let Err(abort) = self.producer.abort_transaction(COMMIT_TIMEOUT) {
+                    if let Err(abort) =
+                        retry_retriable("aborting the transaction", || self.producer.abort_transaction(COMMIT_TIMEOUT))
+                    {
                         if is_fatal(&abort) {
                             return Err(FatalError { context: "aborting a transaction", source: abort });
                         }
@@ -207,12 +227,19 @@ impl Shared {
         outcome
     }
 
+    /// librdkafka declared a fatal error, or the broker fenced the producer.
+    fn producer_unusable(&self) -> bool {
+        self.producer.client().fatal_error().is_some() || self.producer.context().fenced.load(Ordering::SeqCst)
+    }
+
     fn commit_transaction<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> KafkaResult<()> {
         let metadata = consumer
             .group_metadata()
             .ok_or_else(|| KafkaError::Subscription("the consumer has no group metadata yet".into()))?;
-        self.producer.send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)?;
-        self.producer.commit_transaction(COMMIT_TIMEOUT)
+        retry_retriable("sending offsets to the transaction", || {
+            self.producer.send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
+        })?;
+        retry_retriable("committing the transaction", || self.producer.commit_transaction(COMMIT_TIMEOUT))
     }
 
     fn commit_acknowledged<C: ConsumerContext>(
@@ -227,14 +254,29 @@ impl Shared {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
         }
         consumer.store_offsets(tpl)?;
-        if sync {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(err) => return Err(err),
-            }
+        // Commit now rather than at the next auto-commit tick: fewer records to redo after a
+        // crash. Synchronously where the partitions are about to be given up.
+        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
+        match consumer.commit_consumer_state(mode) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Err(err) => Err(err),
         }
-        Ok(())
     }
+}
+
+/// Retries a transactional call while librdkafka says the same call may succeed (e.g. the
+/// broker was briefly unreachable), up to a bound; other errors are returned at once.
+fn retry_retriable(what: &str, mut call: impl FnMut() -> KafkaResult<()>) -> KafkaResult<()> {
+    const ATTEMPTS: usize = 6;
+    for attempt in 1.. {
+        match call() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, call = what, "transactional call failed; retrying");
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 fn is_fatal(err: &KafkaError) -> bool {

@@ -243,6 +243,8 @@ pub struct Broker {
     pub child: Child,
     pub port: u16,
     storage: String,
+    /// nisshi resolves sqlite paths against its working directory.
+    dir: PathBuf,
 }
 
 impl Broker {
@@ -254,24 +256,25 @@ impl Broker {
 
     /// Starts a broker with memory storage (nothing survives a restart).
     pub fn start_memory() -> Broker {
-        Broker::start_with("memory://test/".into(), free_port())
+        Broker::start_with("memory://test/".into(), std::env::temp_dir(), free_port())
     }
 
-    /// Starts a broker that keeps data in an sqlite file (survives SIGKILL and restart).
-    pub fn start_sqlite(path: &std::path::Path) -> Broker {
-        Broker::start_with(format!("sqlite://{}", path.display()), free_port())
+    /// Starts a broker that keeps data in an sqlite file in `dir` (survives SIGKILL and restart).
+    pub fn start_sqlite(dir: &std::path::Path) -> Broker {
+        Broker::start_with("sqlite://broker.db".into(), dir.to_owned(), free_port())
     }
 
-    fn start_with(storage: String, port: u16) -> Broker {
-        let child = Broker::spawn(&storage, port);
-        let broker = Broker { child, port, storage };
+    fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
+        let child = Broker::spawn(&storage, &dir, port);
+        let broker = Broker { child, port, storage, dir };
         broker.wait_listening();
         broker
     }
 
-    fn spawn(storage: &str, port: u16) -> Child {
+    fn spawn(storage: &str, dir: &std::path::Path, port: u16) -> Child {
         let url = format!("tcp://127.0.0.1:{port}");
         Command::new(Broker::binary())
+            .current_dir(dir)
             .args(["broker", "--storage-engine", &storage, "--cluster-id", "zoomstream-test"])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .stdout(Stdio::null())
@@ -304,7 +307,7 @@ impl Broker {
     pub fn restart(&mut self) {
         self.child.kill().expect("killing nisshi");
         self.child.wait().expect("reaping nisshi");
-        self.child = Broker::spawn(&self.storage, self.port);
+        self.child = Broker::spawn(&self.storage, &self.dir, self.port);
         self.wait_listening();
     }
 }
@@ -706,4 +709,55 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Produces webhook bodies of `app` to the raw topic as ingest would (key, raw headers), and
+/// waits once for all of them to be acknowledged.
+pub fn produce_webhooks(brokers: &str, topic: &str, app: zoomstream_schemas::App, webhooks: &[(String, Vec<u8>)]) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer as _};
+    let producer = producer(brokers);
+    for (key, body) in webhooks {
+        let mut hdrs = OwnedHeaders::new();
+        for (k, v) in raw_headers(app, body) {
+            hdrs = hdrs.insert(Header { key: &k, value: Some(&v) });
+        }
+        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(body.as_slice()).headers(hdrs);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("webhooks acknowledged");
+}
+
+/// A backlog of distinct webhooks on the raw topic: `meeting.started`, and every 4th a
+/// `recording.completed` with four files (two kept by the default options). Returns the event
+/// ids the source records of a `meeting.started` source and a default recording source must carry.
+pub fn produce_meeting_backlog(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> std::collections::HashSet<String> {
+    use zoomstream_schemas::raw::{derived_event_id, event_id};
+    let started: serde_json::Value = serde_json::from_slice(&fixture("meeting.started.json")).unwrap();
+    let recording: serde_json::Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
+    let mut expected = std::collections::HashSet::new();
+    let mut webhooks = Vec::with_capacity(range.len());
+    for i in range {
+        let mut body = if i % 4 == 0 { recording.clone() } else { started.clone() };
+        body["event_ts"] = serde_json::json!(1_700_000_000_000i64 + i as i64);
+        body["payload"]["object"]["uuid"] = serde_json::json!(format!("meeting-{i}"));
+        let id = event_id(zoomstream_schemas::App::Zoom, &body);
+        if i % 4 == 0 {
+            expected.insert(derived_event_id(&id, "388ffb46-1541-460d-8447-4624451a1db7"));
+            expected.insert(derived_event_id(&id, "9f1d2c3b-4a5e-4f60-8a7b-1c2d3e4f5a6b"));
+        } else {
+            expected.insert(id);
+        }
+        webhooks.push((format!("meeting-{i}"), serde_json::to_vec(&body).unwrap()));
+    }
+    produce_webhooks(brokers, topic, zoomstream_schemas::App::Zoom, &webhooks);
+    expected
 }

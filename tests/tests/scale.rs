@@ -11,12 +11,9 @@
 //! the dangling transaction after `transaction.timeout.ms`; nisshi never does, and holds the
 //! group's transactional offset commits behind it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use zoomstream_schemas::raw::{derived_event_id, event_id};
-use zoomstream_schemas::App;
 use zoomstream_tests::*;
 
 const SOURCES: &str = r#"
@@ -35,47 +32,6 @@ topic = "recordings"
 schema = "recording_file.avsc"
 "#;
 
-/// Produces `count` webhooks starting at `from`; returns the event ids their records must carry.
-fn produce_backlog(producer: &rdkafka::producer::BaseProducer, topic: &str, from: usize, count: usize) -> HashSet<String> {
-    let started: Value = serde_json::from_slice(&fixture("meeting.started.json")).unwrap();
-    let recording: Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
-    let mut expected = HashSet::new();
-    for i in from..from + count {
-        let mut body = if i % 5 == 0 { recording.clone() } else { started.clone() };
-        body["event_ts"] = json!(1_700_000_000_000i64 + i as i64);
-        body["payload"]["object"]["uuid"] = json!(format!("meeting-{i}"));
-        let bytes = serde_json::to_vec(&body).unwrap();
-        let id = event_id(App::Zoom, &body);
-        if i % 5 == 0 {
-            // The default options keep the MP4 and TRANSCRIPT files.
-            expected.insert(derived_event_id(&id, "388ffb46-1541-460d-8447-4624451a1db7"));
-            expected.insert(derived_event_id(&id, "9f1d2c3b-4a5e-4f60-8a7b-1c2d3e4f5a6b"));
-        } else {
-            expected.insert(id);
-        }
-        let headers = raw_headers(App::Zoom, &bytes);
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let key = format!("meeting-{i}");
-        use rdkafka::message::{Header, OwnedHeaders};
-        let mut hdrs = OwnedHeaders::new();
-        for (k, v) in &headers {
-            hdrs = hdrs.insert(Header { key: k, value: Some(*v) });
-        }
-        loop {
-            let record = rdkafka::producer::BaseRecord::to(topic).key(&key).payload(&bytes).headers(hdrs.clone());
-            match producer.send(record) {
-                Ok(()) => break,
-                Err(_) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    use rdkafka::producer::Producer as _;
-    producer.flush(Duration::from_secs(30)).expect("backlog acknowledged");
-    expected
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothing() {
     let brokers = brokers();
@@ -92,19 +48,18 @@ async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothi
     }
     create_topic(&brokers, &config.dlq_topic, 1).await;
 
-    let producer = producer(&brokers);
-    let mut expected = produce_backlog(&producer, &raw_topic, 0, 300);
+    let mut expected = produce_meeting_backlog(&brokers, &raw_topic, 0..300);
 
     let mut first = ProcessorProcess::spawn(&config, "p1");
     let second = ProcessorProcess::spawn(&config, "p2");
     wait_for("the first processor to be consuming", Duration::from_secs(60), || async { first.records_in() > 0.0 }).await;
     first.kill();
 
-    expected.extend(produce_backlog(&producer, &raw_topic, 300, 300));
+    expected.extend(produce_meeting_backlog(&brokers, &raw_topic, 300..600));
     let third = ProcessorProcess::spawn(&config, "p3");
     wait_for("the joiner to take partitions", Duration::from_secs(60), || async { third.records_in() > 0.0 }).await;
     let _restarted = ProcessorProcess::spawn(&config, "p1");
-    expected.extend(produce_backlog(&producer, &raw_topic, 600, 300));
+    expected.extend(produce_meeting_backlog(&brokers, &raw_topic, 600..900));
 
     let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(60), |r| r.len() == 900);
     wait_processed(&brokers, &config.group_id, &raw_topic, &raw, Duration::from_secs(120));
