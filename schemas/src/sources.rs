@@ -271,7 +271,7 @@ impl SourcesFile {
 #[derive(Debug, thiserror::Error)]
 pub enum SourcesError {
     /// The file could not be read at all.
-    #[error("{}: cannot read the sources file: {error}", path.display())]
+    #[error("{}: cannot read the sources file", path.display())]
     Read {
         path: PathBuf,
         #[source]
