@@ -1,10 +1,15 @@
-//! Processor crashes with the real binary: SIGKILLed at random points while draining a
-//! backlog and restarted (under its own transactional id, as a supervisor restarts a
-//! container), then a rebalance storm of processes joining and leaving. Afterwards every
-//! expected source record exists, and every record carries the event id of a raw record (so
-//! any duplicate is recognisable). On Apache Kafka, transactions leave no duplicates at all;
-//! nisshi shows aborted records to read_committed readers (../shared/broker.md), so here
-//! duplicates may appear and are counted.
+//! Processors as real processes, killed, restarted, added and removed: 2–3 processes splitting
+//! the raw topic with one SIGKILLed mid-stream and one joining; one process SIGKILLed at random
+//! points while draining a backlog and restarted; a rebalance storm of processes joining and
+//! leaving. Afterwards every expected source record exists, and every record carries the event
+//! id of a raw record (so any duplicate is recognisable).
+//!
+//! On Apache Kafka, transactions leave no duplicates at all; nisshi shows aborted records to
+//! read_committed readers (../shared/broker.md), so here duplicates may appear and are counted.
+//! Killed processes restart under their own transactional id, as a supervisor restarts a
+//! container: that fences their dangling transaction at once. Without the restart Kafka aborts
+//! it after `transaction.timeout.ms`; nisshi never does, and holds the group's transactional
+//! offset commits behind it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -144,4 +149,30 @@ async fn a_rebalance_storm_loses_nothing() {
     let (missing, duplicates) = audit(&setup, &expected);
     assert_eq!(missing, 0, "every expected record exists after the storm");
     eprintln!("rebalance storm: 1000 raw records, {changes} membership changes, {} source records all present, {duplicates} duplicates (same event ids)", expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothing() {
+    let setup = setup(Delivery::ExactlyOnce).await;
+    let (brokers, raw_topic, config) = (&setup.brokers, &setup.raw_topic, &setup.config);
+    let mut expected = produce_meeting_backlog(brokers, raw_topic, 0..300);
+
+    let mut first = ProcessorProcess::spawn(config, "p1");
+    let second = ProcessorProcess::spawn(config, "p2");
+    wait_for("the first processor to be consuming", Duration::from_secs(60), || async { first.records_in() > 0.0 }).await;
+    first.kill();
+
+    expected.extend(produce_meeting_backlog(brokers, raw_topic, 300..600));
+    let third = ProcessorProcess::spawn(config, "p3");
+    wait_for("the joiner to take partitions", Duration::from_secs(60), || async { third.records_in() > 0.0 }).await;
+    let _restarted = ProcessorProcess::spawn(config, "p1");
+    expected.extend(produce_meeting_backlog(brokers, raw_topic, 600..900));
+
+    let raw = read_topic_until(brokers, raw_topic, Duration::from_secs(60), |r| r.len() == 900);
+    wait_processed(brokers, &config.group_id, raw_topic, &raw, Duration::from_secs(120));
+    assert!(second.records_in() > 0.0, "the second processor took a share");
+    let (missing, duplicates) = audit(&setup, &expected);
+    assert_eq!(missing, 0, "every expected record exists");
+    assert!(read_all(brokers, &config.dlq_topic).is_empty(), "no dead letters");
+    eprintln!("scale: 900 raw records, 3 processes, 1 SIGKILL, {} source records all present, {duplicates} duplicates (same event ids)", expected.len());
 }
