@@ -23,9 +23,9 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin zoomstream-ingest --bin zoomstream-processor --bin zoomstream \
+    cargo build --release --locked --bin zoomstream-ingest --bin zoomstream-processor --bin zoomstream-sse --bin zoomstream \
  && mkdir -p /out \
- && cp target/release/zoomstream-ingest target/release/zoomstream-processor target/release/zoomstream /out/
+ && cp target/release/zoomstream-ingest target/release/zoomstream-processor target/release/zoomstream-sse target/release/zoomstream /out/
 
 FROM debian:bookworm-slim AS runtime
 # The binaries link OpenSSL (librdkafka's TLS) and zlib (in the base image) dynamically;
@@ -51,6 +51,12 @@ COPY --from=builder /out/zoomstream-processor /usr/local/bin/
 ENV ZOOMSTREAM_SOURCES=/etc/zoomstream/schemas/sources.toml
 EXPOSE 9090
 ENTRYPOINT ["zoomstream-processor"]
+
+FROM runtime AS sse
+COPY --from=builder /out/zoomstream-sse /usr/local/bin/
+ENV ZOOMSTREAM_SOURCES=/etc/zoomstream/schemas/sources.toml
+EXPOSE 8090
+ENTRYPOINT ["zoomstream-sse"]
 
 FROM runtime AS cli
 COPY --from=builder /out/zoomstream /usr/local/bin/

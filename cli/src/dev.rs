@@ -22,6 +22,8 @@ use zoomstream_schemas::App;
 pub const DEV_ZOOM_SECRET: &str = "zoomstream-dev-zoom-secret";
 /// The Zoom Admin app's secret token in dev mode, unless `--zoom-admin-secret` says otherwise.
 pub const DEV_ZOOM_ADMIN_SECRET: &str = "zoomstream-dev-zoom-admin-secret";
+/// The bearer token of every SSE stream in dev mode, unless `--sse-token` says otherwise.
+pub const DEV_SSE_TOKEN: &str = "zoomstream-dev-sse-token";
 
 /// The development secret of an app: what `zoomstream send` signs with by default.
 pub fn dev_secret(app: App) -> &'static str {
@@ -44,6 +46,14 @@ pub struct DevArgs {
     /// Address of the processor's /metrics and /healthz (port 0: any free port, printed).
     #[arg(long, default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
+
+    /// Address of the SSE streams, `/sources/{name}/events` (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub sse_listen: SocketAddr,
+
+    /// Bearer token of every SSE stream.
+    #[arg(long, default_value = DEV_SSE_TOKEN, value_parser = NonEmptyStringValueParser::new())]
+    pub sse_token: String,
 
     /// Secret token webhooks to /webhooks/zoom are signed with.
     #[arg(long, default_value = DEV_ZOOM_SECRET, value_parser = NonEmptyStringValueParser::new())]
@@ -109,20 +119,30 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let processor = Processor::build(processor_config)
         .await
         .context("starting the processor")?;
+    let mut sse_config = zoomstream_sse::Config::new(&bootstrap, &args.sources);
+    sse_config.kafka.options.clear();
+    sse_config.listen = args.sse_listen;
+    sse_config.token = Some(args.sse_token.clone().into());
+    let sse = zoomstream_sse::Sse::build(sse_config)
+        .await
+        .context("starting the SSE service")?;
     let ingest_addr = reachable(ingest.local_addr());
     let metrics_addr = reachable(processor.metrics_addr());
+    let sse_addr = reachable(sse.local_addr());
 
     let mut services = JoinSet::new();
     let token = shutdown.clone();
     services.spawn(async move { ("ingest", ingest.run_until(token).await) });
     let token = shutdown.clone();
     services.spawn(async move { ("processor", processor.run_until(token).await) });
+    let token = shutdown.clone();
+    services.spawn(async move { ("sse", sse.run_until(token).await) });
 
     // Announce only once webhooks can be accepted; stop everything if a service ends first.
     let mut first_error = None;
     tokio::select! {
         ready = wait_ready(ingest_addr) => match ready {
-            Ok(()) => print_banner(&args, ingest_addr, metrics_addr, &bootstrap, &topics),
+            Ok(()) => print_banner(&args, ingest_addr, metrics_addr, sse_addr, &bootstrap, &topics),
             Err(err) => first_error = Some(err),
         },
         Some(ended) = services.join_next() => first_error = outcome(ended, &shutdown).err(),
@@ -267,12 +287,14 @@ fn print_banner(
     args: &DevArgs,
     ingest: SocketAddr,
     metrics: SocketAddr,
+    sse: SocketAddr,
     bootstrap: &str,
     topics: &[DevTopic],
 ) {
     let me = std::env::args()
         .next()
         .unwrap_or_else(|| "zoomstream".into());
+    let sse_token = &args.sse_token;
     let secret_flag = if args.zoom_secret == DEV_ZOOM_SECRET {
         String::new()
     } else {
@@ -287,7 +309,7 @@ fn print_banner(
         .map_or("TOPIC", |t| t.name.as_str());
     let mut out = format!(
         "\n\
-         zoomstream dev: ingest and processor in one process, on librdkafka's in-process mock Kafka\n\
+         zoomstream dev: ingest, processor and SSE streams in one process, on librdkafka's in-process mock Kafka\n\
          cluster (at-least-once delivery; nothing is kept after exit).\n\
          \n\
          Webhook URLs     http://{ingest}/webhooks/zoom          (Zoom app)\n\
@@ -296,6 +318,7 @@ fn print_banner(
          \x20                zoom-admin: {admin}\n\
          Kafka bootstrap  {bootstrap}   (any Kafka client can read the topics here)\n\
          Metrics          http://{ingest}/metrics (ingest), http://{metrics}/metrics (processor)\n\
+         SSE streams      http://{sse}/sources/<source>/events   (bearer token: {sse_token})\n\
          \n\
          Topics ({count}):\n",
         zoom = args.zoom_secret,
@@ -313,8 +336,9 @@ fn print_banner(
          Try, from the repository root:\n\
          \x20 {me} send --url http://{ingest}{secret_flag} --all tests/fixtures/zoom\n\
          \x20 {me} tail {example} --brokers {bootstrap} --from-beginning\n\
+         \x20 curl -N -H 'Authorization: Bearer {sse_token}' 'http://{sse}/sources/recording-completed/events?from=earliest'\n\
          \n\
-         zoomstream dev ready: ingest=http://{ingest} kafka={bootstrap}\n"
+         zoomstream dev ready: ingest=http://{ingest} kafka={bootstrap} sse=http://{sse}\n"
     );
     print!("{out}");
 }

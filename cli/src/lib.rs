@@ -50,6 +50,8 @@ pub enum Command {
     /// printed as partition, offset, key, headers and value as text (embedded as JSON when it is
     /// JSON).
     Tail(tail::TailArgs),
+    /// Serve every source as a private Server-Sent Events stream (the zoomstream-sse service).
+    Sse(zoomstream_sse::Config),
 }
 
 /// Runs a subcommand; the exit code says whether it fully succeeded.
@@ -72,6 +74,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => {
             init_logging("warn");
             tail::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        // The service logs JSON lines as it does on its own.
+        Command::Sse(config) => {
+            zoomstream_sse::run(config).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

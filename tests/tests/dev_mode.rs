@@ -26,6 +26,7 @@ struct Dev {
 struct Endpoints {
     ingest: String,
     kafka: String,
+    sse: String,
 }
 
 impl Dev {
@@ -36,6 +37,8 @@ impl Dev {
                 "--listen",
                 "127.0.0.1:0",
                 "--metrics-listen",
+                "127.0.0.1:0",
+                "--sse-listen",
                 "127.0.0.1:0",
                 "--sources",
             ])
@@ -89,6 +92,7 @@ impl Dev {
                         return Endpoints {
                             ingest: field("ingest="),
                             kafka: field("kafka="),
+                            sse: field("sse="),
                         };
                     }
                 }
@@ -260,10 +264,44 @@ fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
     }
     assert_ne!(records[0]["event_id"], records[1]["event_id"]);
 
+    // The same records as a private SSE stream.
+    let events = sse_events(&endpoints.sse, "recording-completed", 2);
+    let mut streamed: Vec<&str> = events.iter().map(|e| e["file_type"].as_str().unwrap()).collect();
+    streamed.sort();
+    assert_eq!(streamed, ["MP4", "TRANSCRIPT"]);
+
     let status = dev.terminate(Duration::from_secs(30));
     assert!(
         status.success(),
         "zoomstream dev exited with {status} after SIGTERM; its log:\n{}",
         dev.log()
     );
+}
+
+/// Reads `count` events of a source's SSE stream from the beginning, with dev's token.
+fn sse_events(base: &str, source: &str, count: usize) -> Vec<Value> {
+    use std::io::Write as _;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("SSE listens");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "GET /sources/{source}/events?from=earliest HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer zoomstream-dev-sse-token\r\n\r\n"
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while events.len() < count {
+        line.clear();
+        assert!(reader.read_line(&mut line).expect("the stream stays open") > 0, "the stream ended early");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            if let Ok(value) = serde_json::from_str::<Value>(data) {
+                if value.get("file_type").is_some() {
+                    events.push(value);
+                }
+            }
+        }
+    }
+    events
 }

@@ -1,0 +1,206 @@
+//! zoomstream SSE: every source of the sources file as a private, resumable Server-Sent Events
+//! stream, `GET /sources/{name}/events`.
+//!
+//! - **Private**: bearer tokens per source or global ([`tokens`]), compared in constant time.
+//! - **Resumable**: each event's id is the client's position in the source topic, the next
+//!   Kafka offset of every partition ([`position`]); `Last-Event-ID` continues exactly after
+//!   it, with no state on the server, so across restarts and replicas too.
+//! - **Fan-out**: one live Kafka consumer per source with clients, whose records are decoded
+//!   and rendered once and shared through a bounded ring ([`hub`]); clients resuming from an
+//!   older position read the gap with a consumer of their own first, then join the ring
+//!   ([`client`]).
+//! - **Bounded**: each client has a bounded queue; one that cannot keep up is told so in a
+//!   final event and disconnected, and its connection cut if it reads nothing at all
+//!   ([`conn`]).
+//!
+//! [`Sse::build`] loads the sources and tokens and binds the listener (port 0 works;
+//! [`Sse::local_addr`] tells the real one); [`Sse::run_until`] serves until the token is
+//! cancelled, then ends every stream with a final event and stops. `main` is [`run`].
+
+pub mod client;
+pub mod config;
+pub mod conn;
+pub mod frames;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod position;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_schemas::sources;
+
+pub use config::Config;
+pub use frames::DISCONNECTED_EVENT;
+pub use position::Position;
+
+use crate::client::Streams;
+use crate::conn::{Conn, KillableListener};
+use crate::frames::SourceSpec;
+use crate::http::AppState;
+use crate::hub::Hubs;
+use crate::metrics::{Reason, SseMetrics};
+use crate::tokens::Tokens;
+
+/// A bound SSE service, not yet serving.
+pub struct Sse {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    hubs: Hubs,
+    /// Cancelled when serving should stop (the token given to `run_until` fired).
+    stop: ShutdownToken,
+    /// Cuts every connection still open when the shutdown grace ends.
+    cut_all: CancellationToken,
+    shutdown_grace: Duration,
+}
+
+impl Sse {
+    pub async fn build(config: Config) -> anyhow::Result<Sse> {
+        config.validate()?;
+        let file = sources::load(&config.sources)
+            .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
+        let tokens = Tokens::build(
+            config.token.as_ref(),
+            &config.source_tokens()?,
+            config.tokens_file.as_deref(),
+            &file,
+        )?;
+        let closed = tokens.closed(&file);
+        if !closed.is_empty() {
+            tracing::warn!(sources = ?closed, "these sources have no token (and there is no global one): every request for them gets 401");
+        }
+        tracing::info!(
+            sources = file.sources.len(),
+            global_token = config.token.is_some() || config.tokens_file.is_some(),
+            sources_with_own_tokens = tokens.per_source_count(),
+            "tokens loaded"
+        );
+
+        let metrics = SseMetrics::new();
+        let stop = ShutdownToken::new();
+        let hubs = Hubs::new(
+            config.kafka.clone(),
+            metrics.clone(),
+            config.live_buffer,
+            config.consumer_idle(),
+            stop.clone(),
+        );
+        let streams = Arc::new(Streams {
+            hubs: hubs.clone(),
+            kafka: config.kafka.clone(),
+            metrics: metrics.clone(),
+            keep_alive: config.keep_alive(),
+            retry_ms: config.retry_ms,
+            client_buffer: config.client_buffer,
+            slow_client_timeout: config.slow_client_timeout(),
+            catchups: Arc::new(Semaphore::new(config.max_catchups)),
+            max_clients: config.max_clients,
+            clients: AtomicUsize::new(0),
+            shutdown: stop.clone(),
+        });
+        let sources: HashMap<String, Arc<SourceSpec>> = file
+            .sources
+            .into_iter()
+            .map(|s| {
+                let spec = SourceSpec {
+                    name: s.name.clone(),
+                    topic: s.topic,
+                    schema: s.schema,
+                };
+                // Every label exists from the start, so dashboards see zeros, not gaps.
+                metrics.clients.with_label_values(&[&s.name]);
+                metrics.events_sent.with_label_values(&[&s.name]);
+                for reason in Reason::ALL {
+                    metrics
+                        .disconnects
+                        .with_label_values(&[&s.name, reason.as_str()]);
+                }
+                (s.name, Arc::new(spec))
+            })
+            .collect();
+        let state = Arc::new(AppState {
+            sources,
+            tokens,
+            streams,
+            metrics,
+            cors_origins: config.cors_origins.clone(),
+        });
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Sse {
+            listener,
+            state,
+            hubs,
+            stop,
+            cut_all: CancellationToken::new(),
+            shutdown_grace: config.shutdown_grace(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled. Then every stream ends with a
+    /// `zoomstream.disconnected` event (reason `shutdown`); connections still open after the
+    /// shutdown grace are cut; the live consumers stop.
+    pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
+        let Sse {
+            listener,
+            state,
+            hubs,
+            stop,
+            cut_all,
+            shutdown_grace,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, "sse listening");
+        let trigger = stop.clone();
+        let relay = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            trigger.cancel();
+        });
+        let serve = axum::serve(
+            KillableListener::new(listener, cut_all.clone()),
+            http::app(state).into_make_service_with_connect_info::<Conn>(),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let serve = std::future::IntoFuture::into_future(serve);
+        tokio::pin!(serve);
+        tokio::select! {
+            served = &mut serve => served.context("serving HTTP")?,
+            _ = stop.cancelled() => {
+                if tokio::time::timeout(shutdown_grace, &mut serve).await.is_err() {
+                    tracing::warn!("cutting the connections of clients that did not take their final event");
+                    cut_all.cancel();
+                    serve.await.context("serving HTTP")?;
+                }
+            }
+        }
+        relay.abort();
+        stop.cancel();
+        hubs.join(Duration::from_secs(10)).await;
+        tracing::info!("sse stopped");
+        Ok(())
+    }
+}
+
+/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    zoomstream_runtime::telemetry::init_logging();
+    tracing::info!(config = ?config, "starting zoomstream-sse");
+    let sse = Sse::build(config).await?;
+    sse.run_until(shutdown::on_signal()).await
+}
