@@ -467,21 +467,27 @@ async fn direct_setup(partitions: i32) -> (TestSources, Source, BaseProducer) {
 }
 
 // ------------------------------------------------------------------------------------------
+/// Ingest (Zoom app) and a processor over a raw topic of their own, ready for webhooks.
+async fn start_pipeline(brokers: &str, sources: &TestSources) -> (IngestApp, ProcessorApp) {
+    let raw_topic = unique("raw");
+    let mut ingest_config = zoomstream_ingest::Config::new(brokers);
+    ingest_config.zoom_secret_token = Some(ZOOM_SECRET.to_owned().into());
+    ingest_config.raw_topic = raw_topic.clone();
+    ingest_config.raw_topic_partitions = 3;
+    let ingest = IngestApp::start(ingest_config).await;
+    ingest.wait_ready(&reqwest::Client::new()).await;
+    let processor = ProcessorApp::start(processor_config(brokers, &raw_topic, sources)).await;
+    (ingest, processor)
+}
+
 // Tests
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_get_the_live_events_of_their_source_only_through_the_processor() {
     let brokers = brokers();
-    let raw_topic = unique("raw");
     let sources = TestSources::new(SOURCES);
-    let mut ingest_config = zoomstream_ingest::Config::new(&brokers);
-    ingest_config.zoom_secret_token = Some(ZOOM_SECRET.to_owned().into());
-    ingest_config.raw_topic = raw_topic.clone();
-    ingest_config.raw_topic_partitions = 3;
-    let ingest = IngestApp::start(ingest_config).await;
+    let (ingest, processor) = start_pipeline(&brokers, &sources).await;
     let http = reqwest::Client::new();
-    ingest.wait_ready(&http).await;
-    let processor = ProcessorApp::start(processor_config(&brokers, &raw_topic, &sources)).await;
     let sse = SseApp::start(sse_config(&sources)).await;
 
     assert_eq!(
@@ -1343,16 +1349,9 @@ impl Drop for KillOnDrop {
 async fn a_browser_event_source_receives_a_posted_webhook() {
     let chromium = chromium();
     let brokers = brokers();
-    let raw_topic = unique("raw");
     let sources = TestSources::new(SOURCES);
-    let mut ingest_config = zoomstream_ingest::Config::new(&brokers);
-    ingest_config.zoom_secret_token = Some(ZOOM_SECRET.to_owned().into());
-    ingest_config.raw_topic = raw_topic.clone();
-    ingest_config.raw_topic_partitions = 3;
-    let ingest = IngestApp::start(ingest_config).await;
+    let (ingest, processor) = start_pipeline(&brokers, &sources).await;
     let http = reqwest::Client::new();
-    ingest.wait_ready(&http).await;
-    let processor = ProcessorApp::start(processor_config(&brokers, &raw_topic, &sources)).await;
 
     // The page is served from another origin than the stream: CORS lets it read.
     let reports = Arc::new(Mutex::new(Reports::default()));
