@@ -1,0 +1,493 @@
+//! The Kafka-side ceilings and probes: the raw producer (broker ceiling, and how every drain
+//! scenario's backlog is written), the raw consume→produce pipe (pipe ceiling) and the
+//! end-to-end latency consumer.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use apache_avro::types::Value as AvroValue;
+use apache_avro::Schema;
+use hdrhistogram::Histogram;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::gen::RawRecord;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+pub fn client(brokers: &str, settings: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in settings {
+        c.set(*k, *v);
+    }
+    c
+}
+
+pub async fn create_topic(brokers: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client(brokers, &[]).create()?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics([&topic], &opts).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => bail!("creating {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Counts acknowledged and failed deliveries, and when the last one arrived.
+#[derive(Default)]
+pub struct Acks {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub last: Mutex<Option<Instant>>,
+}
+
+impl ClientContext for Acks {}
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.ok.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        *self.last.lock().unwrap() = Some(Instant::now());
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProduceReport {
+    pub records: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub records_per_s: f64,
+    pub mb_per_s: f64,
+}
+
+/// The broker ceiling: a raw rdkafka producer writing `records` (raw-topic key, headers and
+/// bodies) with acks=all and idempotence, as fast as the broker acknowledges. Timed from the
+/// first send to the last acknowledgement.
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    records: &[RawRecord],
+    extra: &[(String, String)],
+) -> anyhow::Result<ProduceReport> {
+    let mut cfg = client(
+        brokers,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("queue.buffering.max.kbytes", "1048576"),
+            ("client.id", "zoomstream-bench-produce"),
+        ],
+    );
+    for (k, v) in extra {
+        cfg.set(k, v);
+    }
+    let producer: ThreadedProducer<Acks> = cfg.create_with_context(Acks::default())?;
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for r in records {
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_str()),
+            });
+        }
+        let mut rec = BaseRecord::<str, [u8]>::to(topic)
+            .payload(&r.body)
+            .headers(headers);
+        if let Some(key) = &r.key {
+            rec = rec.key(key.as_str());
+        }
+        bytes += r.body.len() as u64;
+        let mut rec = rec;
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
+                    rec = back;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err((err, _)) => return Err(err).context("producing"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let ctx = producer.context();
+    let end = ctx.last.lock().unwrap().unwrap_or_else(Instant::now);
+    let seconds = end.duration_since(started).as_secs_f64();
+    let ok = ctx.ok.load(Ordering::Relaxed);
+    Ok(ProduceReport {
+        records: ok,
+        failed: ctx.failed.load(Ordering::Relaxed),
+        bytes,
+        seconds,
+        records_per_s: ok as f64 / seconds,
+        mb_per_s: bytes as f64 / seconds / 1e6,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrainReport {
+    pub name: String,
+    pub records_in: u64,
+    pub records_out: u64,
+    /// From the first record consumed to the last output acknowledged (and the offsets stored).
+    pub seconds: f64,
+    pub in_per_s: f64,
+    pub out_per_s: f64,
+    /// From start-up (before the group join) to the first record.
+    pub startup_s: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// The pipe ceiling: consume the raw topic in a group and produce every record unchanged (key,
+/// value, headers) to `out_topic` with acks=all and idempotence: no parsing, no transform.
+/// `transactional`: the same loop in Kafka transactions of `batch` records with the offsets
+/// (the ceiling of an exactly-once processor on this broker).
+pub fn pipe(
+    brokers: &str,
+    raw_topic: &str,
+    out_topic: &str,
+    group: &str,
+    expect: u64,
+    transactional: Option<usize>,
+) -> anyhow::Result<DrainReport> {
+    let launched = Instant::now();
+    let mut pcfg = client(
+        brokers,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("client.id", "zoomstream-bench-pipe"),
+        ],
+    );
+    if transactional.is_some() {
+        pcfg.set("transactional.id", format!("{group}-pipe"));
+    }
+    let producer: ThreadedProducer<Acks> = pcfg.create_with_context(Acks::default())?;
+    if transactional.is_some() {
+        producer.init_transactions(Duration::from_secs(30))?;
+    }
+    let consumer: BaseConsumer = client(
+        brokers,
+        &[
+            ("group.id", group),
+            ("client.id", "zoomstream-bench-pipe"),
+            ("session.timeout.ms", "6000"),
+            ("auto.offset.reset", "earliest"),
+            (
+                "enable.auto.commit",
+                if transactional.is_some() {
+                    "false"
+                } else {
+                    "true"
+                },
+            ),
+            ("isolation.level", "read_committed"),
+        ],
+    )
+    .create()?;
+    consumer.subscribe(&[raw_topic])?;
+    let mut first: Option<Instant> = None;
+    let mut consumed = 0u64;
+    let mut in_batch = 0usize;
+    let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let commit = |offsets: &HashMap<i32, i64>| -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &o) in offsets {
+            tpl.add_partition_offset(raw_topic, p, Offset::Offset(o))?;
+        }
+        let meta = consumer.group_metadata().context("no group metadata")?;
+        producer.send_offsets_to_transaction(&tpl, &meta, Duration::from_secs(10))?;
+        producer.commit_transaction(Duration::from_secs(10))?;
+        Ok(())
+    };
+    while consumed < expect {
+        if Instant::now() > deadline {
+            bail!("pipe: only {consumed} of {expect} records within 600 s");
+        }
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let msg = msg?;
+        if first.is_none() {
+            first = Some(Instant::now());
+        }
+        if let Some(batch) = transactional {
+            if in_batch == 0 {
+                producer.begin_transaction()?;
+            }
+            in_batch += 1;
+            next_offsets.insert(msg.partition(), msg.offset() + 1);
+            let _ = batch;
+        }
+        let mut rec = BaseRecord::<[u8], [u8]>::to(out_topic);
+        if let Some(p) = msg.payload() {
+            rec = rec.payload(p);
+        }
+        if let Some(k) = msg.key() {
+            rec = rec.key(k);
+        }
+        if let Some(h) = msg.headers() {
+            rec = rec.headers(h.detach());
+        }
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
+                    rec = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((err, _)) => return Err(err).context("pipe produce"),
+            }
+        }
+        consumed += 1;
+        if let Some(batch) = transactional {
+            if in_batch >= batch {
+                commit(&next_offsets)?;
+                in_batch = 0;
+            }
+        }
+    }
+    if transactional.is_some() && in_batch > 0 {
+        commit(&next_offsets)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let end = Instant::now();
+    let first = first.unwrap_or(end);
+    let seconds = end.duration_since(first).as_secs_f64();
+    let out = producer.context().ok.load(Ordering::Relaxed);
+    Ok(DrainReport {
+        name: if transactional.is_some() {
+            "pipe-eos".into()
+        } else {
+            "pipe".into()
+        },
+        records_in: consumed,
+        records_out: out,
+        seconds,
+        in_per_s: consumed as f64 / seconds,
+        out_per_s: out as f64 / seconds,
+        startup_s: first.duration_since(launched).as_secs_f64(),
+        peak_rss_mb: crate::procs::self_peak_rss_mb(),
+    })
+}
+
+/// Source topic → its schema, from a sources file.
+pub fn source_schemas(sources: &Path) -> anyhow::Result<HashMap<String, Schema>> {
+    let file = zoomstream_schemas::sources::load(sources).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(file
+        .sources
+        .into_iter()
+        .map(|s| (s.topic.clone(), s.schema.clone()))
+        .collect())
+}
+
+/// End-to-end latency: reads every source topic (read_committed, as the README tells readers
+/// to) and records, for each source record, now − its `received_at` (when ingest received the
+/// webhook). Runs until `stop`; counts only records received after `from_ms`.
+pub struct E2e {
+    pub stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<anyhow::Result<(Histogram<u64>, u64)>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct E2eReport {
+    pub records: u64,
+    pub undecodable: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl E2e {
+    pub fn start(
+        brokers: &str,
+        schemas: HashMap<String, Schema>,
+        group: &str,
+        from_ms: Arc<AtomicU64>,
+    ) -> anyhow::Result<E2e> {
+        let consumer: BaseConsumer = client(
+            brokers,
+            &[
+                ("group.id", group),
+                ("client.id", "zoomstream-bench-e2e"),
+                ("session.timeout.ms", "6000"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.auto.commit", "false"),
+                ("isolation.level", "read_committed"),
+                ("fetch.wait.max.ms", "20"),
+            ],
+        )
+        .create()?;
+        let topics: Vec<&str> = schemas.keys().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+            let mut undecodable = 0u64;
+            while !stopping.load(Ordering::Relaxed) {
+                let Some(msg) = consumer.poll(Duration::from_millis(50)) else {
+                    continue;
+                };
+                let Ok(msg) = msg else { continue };
+                let now = now_ms();
+                let Some(schema) = schemas.get(msg.topic()) else {
+                    continue;
+                };
+                let received = msg
+                    .payload()
+                    .and_then(|p| zoomstream_schemas::avro::decode(p, schema).ok())
+                    .and_then(|v| received_at(&v));
+                match received {
+                    Some(at) if at >= from_ms.load(Ordering::Relaxed) as i64 => {
+                        hist.saturating_record(((now - at).max(0) as u64 * 1000).max(1));
+                    }
+                    Some(_) => {}
+                    None => undecodable += 1,
+                }
+            }
+            Ok((hist, undecodable))
+        });
+        Ok(E2e { stop, handle })
+    }
+
+    pub fn finish(self) -> anyhow::Result<E2eReport> {
+        self.stop.store(true, Ordering::Relaxed);
+        let (hist, undecodable) = self
+            .handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("e2e consumer panicked"))??;
+        let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+        Ok(E2eReport {
+            records: hist.len(),
+            undecodable,
+            p50_ms: q(0.5),
+            p90_ms: q(0.9),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: hist.max() as f64 / 1000.0,
+        })
+    }
+}
+
+fn received_at(value: &AvroValue) -> Option<i64> {
+    let AvroValue::Record(fields) = value else {
+        return None;
+    };
+    let (_, v) = fields.iter().find(|(name, _)| name == "received_at")?;
+    match v {
+        AvroValue::Union(_, inner) => match inner.as_ref() {
+            AvroValue::TimestampMillis(t) | AvroValue::Long(t) => Some(*t),
+            _ => None,
+        },
+        AvroValue::TimestampMillis(t) | AvroValue::Long(t) => Some(*t),
+        _ => None,
+    }
+}
+
+/// How long a transaction commit takes on this broker and client, with the producer served by
+/// rdkafka's ThreadedProducer (as the processor) or by the caller (BaseProducer, polled).
+pub fn txn_probe(
+    brokers: &str,
+    topic: &str,
+    transactions: usize,
+    per_txn: usize,
+    threaded: bool,
+    extra: &[(String, String)],
+) -> anyhow::Result<serde_json::Value> {
+    use rdkafka::producer::BaseProducer;
+    let mut cfg = client(
+        brokers,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            (
+                "transactional.id",
+                if threaded {
+                    "probe-threaded"
+                } else {
+                    "probe-base"
+                },
+            ),
+        ],
+    );
+    for (k, v) in extra {
+        cfg.set(k, v);
+    }
+    let payload = vec![b'x'; 700];
+    let mut commits = Vec::new();
+    let started = Instant::now();
+    if threaded {
+        let p: ThreadedProducer<Acks> = cfg.create_with_context(Acks::default())?;
+        p.init_transactions(Duration::from_secs(30))?;
+        for _ in 0..transactions {
+            p.begin_transaction()?;
+            for _ in 0..per_txn {
+                p.send(BaseRecord::<[u8], [u8]>::to(topic).payload(&payload[..]))
+                    .map_err(|(e, _)| e)?;
+            }
+            let t = Instant::now();
+            p.commit_transaction(Duration::from_secs(10))?;
+            commits.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    } else {
+        let p: BaseProducer<Acks> = cfg.create_with_context(Acks::default())?;
+        p.init_transactions(Duration::from_secs(30))?;
+        for _ in 0..transactions {
+            p.begin_transaction()?;
+            for _ in 0..per_txn {
+                p.send(BaseRecord::<[u8], [u8]>::to(topic).payload(&payload[..]))
+                    .map_err(|(e, _)| e)?;
+                p.poll(Duration::ZERO);
+            }
+            let t = Instant::now();
+            p.commit_transaction(Duration::from_secs(10))?;
+            commits.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    let mut sorted = commits.clone();
+    let p50 = crate::suite::median(&mut sorted);
+    Ok(
+        serde_json::json!({"threaded": threaded, "transactions": transactions, "per_txn": per_txn,
+        "commit_ms_p50": p50, "commit_ms_max": sorted.last(), "records_per_s": (transactions * per_txn) as f64 / total}),
+    )
+}
