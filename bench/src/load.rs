@@ -231,7 +231,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
     // is left (a service that fell behind must not make the run last for ever).
     let hard_stop = match interval {
         None => start + warmup + measured,
-        Some(_) => start + warmup + measured + Duration::from_secs_f64((args.duration * 0.1).max(10.0)),
+        Some(_) => {
+            start + warmup + measured + Duration::from_secs_f64((args.duration * 0.1).max(10.0))
+        }
     };
     {
         let shared = shared.clone();
@@ -250,12 +252,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         // ones of the schedule.
         let stopped = Instant::now().max(hard_stop);
         let sent = hist.len() + shared.errors.load(Ordering::Relaxed);
-        let measured_total = (0..total).filter(|&i| start + interval.mul_f64(i as f64) >= shared.measuring_from).count() as u64;
+        let measured_total = (0..total)
+            .filter(|&i| start + interval.mul_f64(i as f64) >= shared.measuring_from)
+            .count() as u64;
         let unsent = measured_total.saturating_sub(sent);
         // Attribute the unsent to the latest intended times (they are the ones left over).
         for i in total.saturating_sub(unsent)..total {
             let intended = start + interval.mul_f64(i as f64);
-            hist.saturating_record(stopped.saturating_duration_since(intended).as_micros().max(1) as u64);
+            hist.saturating_record(
+                stopped
+                    .saturating_duration_since(intended)
+                    .as_micros()
+                    .max(1) as u64,
+            );
         }
         shared.unsent.store(unsent, Ordering::Relaxed);
     }

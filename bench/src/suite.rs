@@ -88,6 +88,10 @@ pub struct SuiteArgs {
     /// The `variant` scenario's number of processor processes.
     #[arg(long, default_value_t = 1)]
     pub variant_processes: usize,
+    /// Extra librdkafka settings for every processor (`--kafka-option`), e.g.
+    /// fetch.wait.max.ms=10.
+    #[arg(long = "processor-option")]
+    pub processor_options: Vec<String>,
     /// Another ingest binary for every scenario (e.g. a patched local copy).
     #[arg(long)]
     pub ingest_bin: Option<PathBuf>,
@@ -243,6 +247,9 @@ impl Suite {
         .arg("--sources")
         .arg(&self.sources)
         .args(["--kafka-option", "session.timeout.ms=6000"]);
+        for o in &self.args.processor_options {
+            cmd.args(["--kafka-option", o]);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -688,8 +695,22 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         let rate = (suite.ingest_max()? * 0.1).round();
         let duration = suite.args.duration;
         for run in 0..suite.args.secondary_runs {
-            soft(suite.open_loop("e2e_low_eos", Some("exactly-once"), rate, duration, &[], run));
-            soft(suite.open_loop("e2e_low_alo", Some("at-least-once"), rate, duration, &[], run));
+            soft(suite.open_loop(
+                "e2e_low_eos",
+                Some("exactly-once"),
+                rate,
+                duration,
+                &[],
+                run,
+            ));
+            soft(suite.open_loop(
+                "e2e_low_alo",
+                Some("at-least-once"),
+                rate,
+                duration,
+                &[],
+                run,
+            ));
         }
     }
     if suite.wants("pipe") {

@@ -192,7 +192,11 @@ pub fn render(r: &Results) -> String {
         ("e2e_low_eos", "exactly-once processor behind"),
         ("e2e_low_alo", "at-least-once processor behind"),
     ] {
-        let share = if key.starts_with("e2e_low") { "10" } else { "50" };
+        let share = if key.starts_with("e2e_low") {
+            "10"
+        } else {
+            "50"
+        };
         if let Some(s) = stat(r, key, "p99_ms") {
             let rate = r[key][0]["target_rps"].as_f64().unwrap_or(0.0);
             let p50 = stat(r, key, "p50_ms")
@@ -375,7 +379,11 @@ pub fn render(r: &Results) -> String {
             .all(|k| long[k]["ratio"].as_f64().is_some_and(|x| x <= 1.10));
         let _ = writeln!(
             t,
-            "| 6 | RSS flatness, {secs:.0} s at 50 % load (mean VmRSS of 2nd fifth → last fifth) | ingest {}; processor {} | — | flat (≤ 1.10×): {} | {} |",
+            "| 6 | RSS flatness, {secs:.0} s at 50 % load (mean VmRSS of 2nd fifth → last fifth); ingest served {} of {} req/s scheduled ({} not sent by the end), p99 {} ms | ingest {}; processor {} | — | flat (≤ 1.10×): {} | {} |",
+            num(long["throughput_rps"].as_f64().unwrap_or(0.0)),
+            num(long["target_rps"].as_f64().unwrap_or(0.0)),
+            long["unsent"].as_u64().unwrap_or(0),
+            num(long["p99_ms"].as_f64().unwrap_or(0.0)),
             f("ingest_rss_flatness"),
             f("processor_rss_flatness"),
             verdict(ok),

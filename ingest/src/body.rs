@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn parses_what_serde_json_parses() {
         let text = br#"{"event":"meeting.started","event_ts":1626230691572,"payload":{"object":{"id":1.5,"n":null,"t":true,"a":[1,-2,"x"]}}}"#;
-        assert_eq!(parse_strict(text).unwrap(), serde_json::from_slice::<Value>(text).unwrap());
+        assert_eq!(
+            parse_strict(text).unwrap(),
+            serde_json::from_slice::<Value>(text).unwrap()
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub struct Config {
     pub zoom_admin_secret_token: Option<SecretString>,
 
     /// Kafka topic every verified webhook is written to.
-    #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC", default_value = "zoom.webhooks.raw")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_RAW_TOPIC",
+        default_value = "zoom.webhooks.raw"
+    )]
     pub raw_topic: String,
 
     /// Partitions of the raw topic when ingest creates it; the most processors that can share it.
@@ -80,8 +84,14 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("kafka", &self.kafka)
-            .field("zoom_secret_token", &self.zoom_secret_token.as_ref().map(|_| "<set>"))
-            .field("zoom_admin_secret_token", &self.zoom_admin_secret_token.as_ref().map(|_| "<set>"))
+            .field(
+                "zoom_secret_token",
+                &self.zoom_secret_token.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "zoom_admin_secret_token",
+                &self.zoom_admin_secret_token.as_ref().map(|_| "<set>"),
+            )
             .field("raw_topic", &self.raw_topic)
             .field("raw_topic_partitions", &self.raw_topic_partitions)
             .field("create_topics", &self.create_topics)
@@ -111,7 +121,13 @@ pub enum ConfigError {
 impl Config {
     /// A config for tests and embedding: listen on a free loopback port, defaults elsewhere.
     pub fn new(brokers: impl Into<String>) -> Self {
-        Config::parse_from(["zoomstream-ingest", "--listen", "127.0.0.1:0", "--kafka-brokers", &brokers.into()])
+        Config::parse_from([
+            "zoomstream-ingest",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-brokers",
+            &brokers.into(),
+        ])
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -18,9 +18,9 @@ use zoomstream_schemas::{raw, App};
 
 use crate::body::parse_strict;
 use crate::metrics::IngestMetrics;
-use crate::replay::ReplayCache;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
-use crate::verify::{VerifyError, Verifier};
+use crate::replay::ReplayCache;
+use crate::verify::{Verifier, VerifyError};
 
 /// Everything a request handler needs; built once per service.
 pub struct AppState {
@@ -96,7 +96,9 @@ impl WebhookError {
             | WebhookError::MissingEvent
             | WebhookError::MissingPlainToken => StatusCode::BAD_REQUEST,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::Overloaded | WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Overloaded | WebhookError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -122,7 +124,10 @@ impl WebhookError {
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": self.code(), "message": self.to_string()}));
-        if matches!(self, WebhookError::Overloaded | WebhookError::Unavailable(_)) {
+        if matches!(
+            self,
+            WebhookError::Overloaded | WebhookError::Unavailable(_)
+        ) {
             (self.status(), [(header::RETRY_AFTER, "1")], body).into_response()
         } else {
             (self.status(), body).into_response()
@@ -146,7 +151,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn webhook(State(state): State<Arc<AppState>>, Path(app): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn webhook(
+    State(state): State<Arc<AppState>>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let app: Option<App> = app.parse().ok();
     let app_label = app.map_or("unknown", App::as_str);
     let outcome = match app {
@@ -164,7 +174,11 @@ async fn webhook(State(state): State<Arc<AppState>>, Path(app): Path<String>, he
             (err.code(), err.into_response())
         }
     };
-    state.metrics.requests.with_label_values(&[app_label, label]).inc();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[app_label, label])
+        .inc();
     response
 }
 
@@ -175,23 +189,32 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(&'static str, Response), WebhookError> {
-    let verifier = state.verifier(app).ok_or(WebhookError::AppNotConfigured(app))?;
+    let verifier = state
+        .verifier(app)
+        .ok_or(WebhookError::AppNotConfigured(app))?;
     // Shed load before reading the body: a 503 makes Zoom retry later.
-    let _permit = state.permits.clone().try_acquire_owned().map_err(|_| WebhookError::Overloaded)?;
+    let _permit = state
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| WebhookError::Overloaded)?;
     let _in_flight = InFlight::enter(&state.metrics);
 
     if !is_json(headers) {
         return Err(WebhookError::UnsupportedMediaType);
     }
     let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
-    let received_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let received_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
 
     let timestamp = header_str(headers, raw::headers::ZM_REQUEST_TIMESTAMP);
     let signature = header_str(headers, raw::headers::ZM_SIGNATURE);
     let signature_bytes = verifier.verify(timestamp, signature, &body, received_at.as_secs())?;
     let (timestamp, signature) = (timestamp.unwrap_or_default(), signature.unwrap_or_default());
 
-    let envelope: Value = parse_strict(&body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
+    let envelope: Value =
+        parse_strict(&body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
     let event = envelope
         .get("event")
         .and_then(Value::as_str)
@@ -211,7 +234,10 @@ async fn handle(
     let event_id = raw::event_id(app, &envelope);
     if state.replays.was_published(&signature_bytes) {
         tracing::info!(event, event_id = %event_id, "replay of a published request; not published again");
-        return Ok(("replay", Json(json!({"status": "duplicate", "event_id": event_id})).into_response()));
+        return Ok((
+            "replay",
+            Json(json!({"status": "duplicate", "event_id": event_id})).into_response(),
+        ));
     }
     let key = raw::partition_key(&envelope);
     let record = RawRecord {
@@ -227,10 +253,17 @@ async fn handle(
         traceparent: header_str(headers, raw::headers::TRACEPARENT),
         body: &body,
     };
-    let (partition, offset) = state.publisher.publish(&record).await.map_err(WebhookError::Unavailable)?;
+    let (partition, offset) = state
+        .publisher
+        .publish(&record)
+        .await
+        .map_err(WebhookError::Unavailable)?;
     state.replays.published(signature_bytes);
     tracing::info!(event, event_id = %event_id, partition, offset, "webhook published");
-    Ok(("accepted", Json(json!({"status": "accepted", "event_id": event_id})).into_response()))
+    Ok((
+        "accepted",
+        Json(json!({"status": "accepted", "event_id": event_id})).into_response(),
+    ))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -250,15 +283,23 @@ fn is_json(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Duration) -> Result<Bytes, WebhookError> {
-    let declared = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, WebhookError> {
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(WebhookError::PayloadTooLarge(limit));
     }
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Err(_) => Err(WebhookError::BodyTimeout(timeout)),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(WebhookError::PayloadTooLarge(limit)),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(WebhookError::PayloadTooLarge(limit))
+        }
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "reading request body");
             Err(WebhookError::BodyUnreadable)
@@ -268,10 +309,14 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize, timeout: Durat
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.publisher.ready().await {
-        Ok(()) => Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response(),
-        Err(reason) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "reason": reason}))).into_response()
+        Ok(()) => {
+            Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response()
         }
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason})),
+        )
+            .into_response(),
     }
 }
 

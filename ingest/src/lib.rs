@@ -51,7 +51,12 @@ impl Ingest {
         let metrics = IngestMetrics::new();
         let window = Duration::from_secs(config.replay_window_secs);
         let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
-        let publisher = RawPublisher::new(&config.kafka, config.raw_topic.clone(), config.publish_timeout(), metrics.clone())?;
+        let publisher = RawPublisher::new(
+            &config.kafka,
+            config.raw_topic.clone(),
+            config.publish_timeout(),
+            metrics.clone(),
+        )?;
         let state = Arc::new(AppState {
             zoom: verifier(App::Zoom),
             zoom_admin: verifier(App::ZoomAdmin),
@@ -78,15 +83,23 @@ impl Ingest {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and flushes Kafka.
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
-        let Ingest { listener, state, kafka, raw_topic } = self;
+        let Ingest {
+            listener,
+            state,
+            kafka,
+            raw_topic,
+        } = self;
         // Kafka may come up after ingest: keep trying to create the raw topic; /readyz says
         // when it is there.
-        let topic_task = raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
+        let topic_task =
+            raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
         tracing::info!(addr = %listener.local_addr()?, "ingest listening");
         axum::serve(listener, app(state.clone()))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -108,7 +121,9 @@ async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: Shutdown
     loop {
         match ensure_topics(&kafka, std::slice::from_ref(&topic)).await {
             Ok(()) => return,
-            Err(err) => tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying"),
+            Err(err) => {
+                tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying")
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -22,7 +22,10 @@ impl IngestMetrics {
         let requests = register(
             &registry,
             IntCounterVec::new(
-                Opts::new("zoomstream_ingest_requests_total", "Webhook requests by app and outcome."),
+                Opts::new(
+                    "zoomstream_ingest_requests_total",
+                    "Webhook requests by app and outcome.",
+                ),
                 &["app", "outcome"],
             )
             .expect("valid metric"),
@@ -34,24 +37,38 @@ impl IngestMetrics {
                     "zoomstream_ingest_publish_duration_seconds",
                     "Time from producing a webhook to the broker's acknowledgement.",
                 )
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0]),
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0,
+                ]),
             )
             .expect("valid metric"),
         );
         let kafka_errors = register(
             &registry,
             IntCounterVec::new(
-                Opts::new("zoomstream_ingest_kafka_errors_total", "Failed publishes to Kafka by kind."),
+                Opts::new(
+                    "zoomstream_ingest_kafka_errors_total",
+                    "Failed publishes to Kafka by kind.",
+                ),
                 &["kind"],
             )
             .expect("valid metric"),
         );
         let in_flight = register(
             &registry,
-            IntGauge::new("zoomstream_ingest_in_flight_requests", "Webhook requests being handled.")
-                .expect("valid metric"),
+            IntGauge::new(
+                "zoomstream_ingest_in_flight_requests",
+                "Webhook requests being handled.",
+            )
+            .expect("valid metric"),
         );
-        IngestMetrics { registry, requests, publish_seconds, kafka_errors, in_flight }
+        IngestMetrics {
+            registry,
+            requests,
+            publish_seconds,
+            kafka_errors,
+            in_flight,
+        }
     }
 }
 

@@ -51,9 +51,15 @@ impl PublishError {
         match self {
             PublishError::Timeout(_) => "timeout",
             PublishError::QueueFull => "queue_full",
-            PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)) => "timeout",
-            PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => "too_large",
-            PublishError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::ProducerFenced)) => "fenced",
+            PublishError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageTimedOut,
+            )) => "timeout",
+            PublishError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageSizeTooLarge,
+            )) => "too_large",
+            PublishError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::ProducerFenced,
+            )) => "fenced",
             PublishError::Kafka(_) => "kafka",
         }
     }
@@ -75,24 +81,39 @@ pub struct RawPublisher {
 }
 
 impl RawPublisher {
-    pub fn new(kafka: &KafkaArgs, topic: String, timeout: Duration, metrics: IngestMetrics) -> anyhow::Result<Self> {
+    pub fn new(
+        kafka: &KafkaArgs,
+        topic: String,
+        timeout: Duration,
+        metrics: IngestMetrics,
+    ) -> anyhow::Result<Self> {
         let timeout_ms = timeout.as_millis().to_string();
         let config = kafka.client_config(&[
-                ("acks", "all"),
-                ("enable.idempotence", "true"),
-                // Small batches: a webhook waits for its own acknowledgement.
-                ("linger.ms", "2"),
-                // librdkafka gives up on a record when ingest gives up on it, so a 503'd
-                // webhook is rarely written later (and if it is, its event id marks the duplicate).
-                ("message.timeout.ms", &timeout_ms),
-                ("client.id", "zoomstream-ingest"),
-            ]);
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            // Small batches: a webhook waits for its own acknowledgement.
+            ("linger.ms", "2"),
+            // librdkafka gives up on a record when ingest gives up on it, so a 503'd
+            // webhook is rarely written later (and if it is, its event id marks the duplicate).
+            ("message.timeout.ms", &timeout_ms),
+            ("client.id", "zoomstream-ingest"),
+        ]);
         let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
-        Ok(RawPublisher { producer: RwLock::new(producer), rejections: AtomicU32::new(0), config, topic, timeout, metrics })
+        Ok(RawPublisher {
+            producer: RwLock::new(producer),
+            rejections: AtomicU32::new(0),
+            config,
+            topic,
+            timeout,
+            metrics,
+        })
     }
 
     fn producer(&self) -> FutureProducer {
-        self.producer.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces `failed` with a new producer if it cannot send again: librdkafka declared a
@@ -125,13 +146,18 @@ impl RawPublisher {
             return;
         }
         tracing::error!(code = ?code, reason = %reason, "Kafka producer cannot send again; replacing it");
-        self.metrics.kafka_errors.with_label_values(&["fatal"]).inc();
+        self.metrics
+            .kafka_errors
+            .with_label_values(&["fatal"])
+            .inc();
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
                 *current = fresh;
                 self.rejections.store(0, Ordering::SeqCst);
             }
-            Err(err) => tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure"),
+            Err(err) => {
+                tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure")
+            }
         }
     }
 
@@ -144,19 +170,40 @@ impl RawPublisher {
     pub async fn publish(&self, record: &RawRecord<'_>) -> Result<(i32, i64), PublishError> {
         let received_at = record.received_at_ms.to_string();
         let mut hdrs = OwnedHeaders::new()
-            .insert(Header { key: headers::APP, value: Some(record.app.as_str()) })
-            .insert(Header { key: headers::EVENT, value: Some(record.event) })
-            .insert(Header { key: headers::EVENT_ID, value: Some(record.event_id) })
-            .insert(Header { key: headers::RECEIVED_AT, value: Some(&received_at) })
-            .insert(Header { key: headers::ZM_REQUEST_TIMESTAMP, value: Some(record.zm_timestamp) })
-            .insert(Header { key: headers::ZM_SIGNATURE, value: Some(record.zm_signature) });
+            .insert(Header {
+                key: headers::APP,
+                value: Some(record.app.as_str()),
+            })
+            .insert(Header {
+                key: headers::EVENT,
+                value: Some(record.event),
+            })
+            .insert(Header {
+                key: headers::EVENT_ID,
+                value: Some(record.event_id),
+            })
+            .insert(Header {
+                key: headers::RECEIVED_AT,
+                value: Some(&received_at),
+            })
+            .insert(Header {
+                key: headers::ZM_REQUEST_TIMESTAMP,
+                value: Some(record.zm_timestamp),
+            })
+            .insert(Header {
+                key: headers::ZM_SIGNATURE,
+                value: Some(record.zm_signature),
+            });
         for (key, value) in [
             (headers::ZM_REQUEST_ID, record.zm_request_id),
             (headers::ZM_TRACKING_ID, record.zm_tracking_id),
             (headers::TRACEPARENT, record.traceparent),
         ] {
             if let Some(value) = value {
-                hdrs = hdrs.insert(Header { key, value: Some(value) });
+                hdrs = hdrs.insert(Header {
+                    key,
+                    value: Some(value),
+                });
             }
         }
         let mut fr = FutureRecord::<str, [u8]>::to(&self.topic)
@@ -172,14 +219,21 @@ impl RawPublisher {
         let result = match tokio::time::timeout(self.timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout(self.timeout)),
             Ok(Ok(delivered)) => Ok((delivered.partition, delivered.offset)),
-            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))) => Err(PublishError::QueueFull),
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))) => {
+                Err(PublishError::QueueFull)
+            }
             Ok(Err((err, _))) => Err(PublishError::Kafka(err)),
         };
-        self.metrics.publish_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .publish_seconds
+            .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(_) => self.rejections.store(0, Ordering::SeqCst),
             Err(err) => {
-                self.metrics.kafka_errors.with_label_values(&[err.kind()]).inc();
+                self.metrics
+                    .kafka_errors
+                    .with_label_values(&[err.kind()])
+                    .inc();
                 self.recover_if_broken(&producer, err);
             }
         }

@@ -5,43 +5,74 @@
 //! The cache is per ingest instance. Replays spread over several instances are caught by
 //! consumers through the deterministic event id, which the replay shares with its original.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct ReplayCache {
     window: Duration,
     max_entries: usize,
-    seen: Mutex<HashMap<[u8; 32], Instant>>,
+    seen: Mutex<Seen>,
+}
+
+/// The signatures with when they were published, and the same in publication order, so that
+/// expired entries are dropped from the front in O(1) each instead of scanning the whole map.
+#[derive(Default)]
+struct Seen {
+    by_signature: HashMap<[u8; 32], Instant>,
+    order: VecDeque<([u8; 32], Instant)>,
+}
+
+impl Seen {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_signature.len()
+    }
 }
 
 impl ReplayCache {
     /// Remembers signatures for `window` (the accepted timestamp distance, both ways), at most
     /// `max_entries` of them.
     pub fn new(window: Duration, max_entries: usize) -> Self {
-        ReplayCache { window: window * 2, max_entries, seen: Mutex::new(HashMap::new()) }
+        ReplayCache {
+            window: window * 2,
+            max_entries,
+            seen: Mutex::new(Seen::default()),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether this signature was published within the window.
     pub fn was_published(&self, signature: &[u8; 32]) -> bool {
-        self.lock().get(signature).is_some_and(|at| at.elapsed() < self.window)
+        self.lock()
+            .by_signature
+            .get(signature)
+            .is_some_and(|at| at.elapsed() < self.window)
     }
 
-    /// Records a published signature. When full, expired entries are dropped first; if it is
-    /// still full the signature is not remembered (memory stays bounded; the event id still
-    /// marks the duplicate).
+    /// Records a published signature. Expired entries are dropped from the oldest end; when it
+    /// is still full, the oldest entry is forgotten (memory stays bounded; the event id still
+    /// marks a duplicate of a forgotten one).
     pub fn published(&self, signature: [u8; 32]) {
         let mut seen = self.lock();
-        if seen.len() >= self.max_entries {
-            let window = self.window;
-            seen.retain(|_, at| at.elapsed() < window);
+        let now = Instant::now();
+        while let Some(&(sig, at)) = seen.order.front() {
+            let expired = now.duration_since(at) >= self.window;
+            if !expired && seen.order.len() < self.max_entries {
+                break;
+            }
+            seen.order.pop_front();
+            // Only remove the map entry if it is this one (a re-publication refreshed it).
+            if seen.by_signature.get(&sig) == Some(&at) {
+                seen.by_signature.remove(&sig);
+            }
         }
-        if seen.len() < self.max_entries {
-            seen.insert(signature, Instant::now());
+        if self.max_entries > 0 {
+            seen.by_signature.insert(signature, now);
+            seen.order.push_back((signature, now));
         }
     }
 }
@@ -58,7 +89,11 @@ mod tests {
         assert!(cache.was_published(&[1; 32]));
         cache.published([2; 32]);
         cache.published([3; 32]);
-        assert!(!cache.was_published(&[3; 32]), "full: not remembered");
+        assert!(
+            cache.was_published(&[3; 32]),
+            "full: the oldest is forgotten"
+        );
+        assert!(!cache.was_published(&[1; 32]));
         assert_eq!(cache.lock().len(), 2);
 
         let short = ReplayCache::new(Duration::ZERO, 10);

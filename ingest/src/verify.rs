@@ -69,9 +69,14 @@ impl Verifier {
     ) -> Result<[u8; 32], VerifyError> {
         let signature = signature.ok_or(VerifyError::MissingSignature)?;
         let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
-        let ts: u64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+        let ts: u64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| VerifyError::BadTimestamp)?;
         if now_secs.abs_diff(ts) > self.window.as_secs() {
-            return Err(VerifyError::StaleTimestamp { window_secs: self.window.as_secs() });
+            return Err(VerifyError::StaleTimestamp {
+                window_secs: self.window.as_secs(),
+            });
         }
         let mut given = [0u8; 32];
         signature
@@ -84,7 +89,8 @@ impl Verifier {
         mac.update(b":");
         mac.update(body);
         // verify_slice compares in constant time.
-        mac.verify_slice(&given).map_err(|_| VerifyError::SignatureMismatch)?;
+        mac.verify_slice(&given)
+            .map_err(|_| VerifyError::SignatureMismatch)?;
         Ok(given)
     }
 
@@ -98,7 +104,8 @@ impl Verifier {
 
 /// Signs a body as Zoom does; for tests, load generators and the sender CLI.
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(b"v0:");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
@@ -111,7 +118,10 @@ mod tests {
     use super::*;
 
     fn verifier() -> Verifier {
-        Verifier::new(SecretString::from("s3cret".to_owned()), Duration::from_secs(300))
+        Verifier::new(
+            SecretString::from("s3cret".to_owned()),
+            Duration::from_secs(300),
+        )
     }
 
     #[test]
@@ -119,8 +129,14 @@ mod tests {
         let body = br#"{"event":"meeting.started"}"#;
         let sig = sign("s3cret", "1000", body);
         let expected: [u8; 32] = hex::decode(&sig[3..]).unwrap().try_into().unwrap();
-        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1000), Ok(expected));
-        assert_eq!(verifier().verify(Some("1000"), Some(&sig), body, 1300), Ok(expected));
+        assert_eq!(
+            verifier().verify(Some("1000"), Some(&sig), body, 1000),
+            Ok(expected)
+        );
+        assert_eq!(
+            verifier().verify(Some("1000"), Some(&sig), body, 1300),
+            Ok(expected)
+        );
     }
 
     #[test]
@@ -128,23 +144,61 @@ mod tests {
         let body = br#"{"event":"meeting.started"}"#;
         let sig = sign("s3cret", "1000", body);
         let v = verifier();
-        assert_eq!(v.verify(Some("1000"), None, body, 1000), Err(VerifyError::MissingSignature));
-        assert_eq!(v.verify(None, Some(&sig), body, 1000), Err(VerifyError::MissingTimestamp));
-        assert_eq!(v.verify(Some("x"), Some(&sig), body, 1000), Err(VerifyError::BadTimestamp));
-        assert!(matches!(v.verify(Some("1000"), Some(&sig), body, 1301), Err(VerifyError::StaleTimestamp { .. })));
-        assert!(matches!(v.verify(Some("1000"), Some(&sig), body, 699), Err(VerifyError::StaleTimestamp { .. })));
-        assert_eq!(v.verify(Some("1000"), Some("v1=00"), body, 1000), Err(VerifyError::MalformedSignature));
-        assert_eq!(v.verify(Some("1000"), Some(&sig[..sig.len() - 2]), body, 1000), Err(VerifyError::MalformedSignature));
-        assert_eq!(v.verify(Some("1001"), Some(&sig), body, 1000), Err(VerifyError::SignatureMismatch));
-        assert_eq!(v.verify(Some("1000"), Some(&sig), br#"{"event":"meeting.startex"}"#, 1000), Err(VerifyError::SignatureMismatch));
+        assert_eq!(
+            v.verify(Some("1000"), None, body, 1000),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            v.verify(None, Some(&sig), body, 1000),
+            Err(VerifyError::MissingTimestamp)
+        );
+        assert_eq!(
+            v.verify(Some("x"), Some(&sig), body, 1000),
+            Err(VerifyError::BadTimestamp)
+        );
+        assert!(matches!(
+            v.verify(Some("1000"), Some(&sig), body, 1301),
+            Err(VerifyError::StaleTimestamp { .. })
+        ));
+        assert!(matches!(
+            v.verify(Some("1000"), Some(&sig), body, 699),
+            Err(VerifyError::StaleTimestamp { .. })
+        ));
+        assert_eq!(
+            v.verify(Some("1000"), Some("v1=00"), body, 1000),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            v.verify(Some("1000"), Some(&sig[..sig.len() - 2]), body, 1000),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            v.verify(Some("1001"), Some(&sig), body, 1000),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            v.verify(
+                Some("1000"),
+                Some(&sig),
+                br#"{"event":"meeting.startex"}"#,
+                1000
+            ),
+            Err(VerifyError::SignatureMismatch)
+        );
         let other = sign("other", "1000", body);
-        assert_eq!(v.verify(Some("1000"), Some(&other), body, 1000), Err(VerifyError::SignatureMismatch));
+        assert_eq!(
+            v.verify(Some("1000"), Some(&other), body, 1000),
+            Err(VerifyError::SignatureMismatch)
+        );
     }
 
     #[test]
     fn url_validation_token_is_hmac_of_plain_token() {
         // Zoom's documented example: secret "SECRET_TOKEN" (fixtures/zoom/endpoint.url_validation*.json).
-        let v = Verifier::new(SecretString::from("SECRET_TOKEN".to_owned()), Duration::from_secs(300));
+        let v = Verifier::new(
+            SecretString::from("SECRET_TOKEN".to_owned()),
+            Duration::from_secs(300),
+        );
         assert_eq!(
             v.encrypt_token("qgg8vlvZRS6UYooatFL8Aw"),
             "23a89b634c017e5364a1c8d9c8ea909b60dd5599e2bb04bb1558d9c3a121faa5"

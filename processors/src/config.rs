@@ -15,23 +15,43 @@ pub struct Config {
     pub kafka: KafkaArgs,
 
     /// The raw topic ingest writes to.
-    #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC", default_value = "zoom.webhooks.raw")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_RAW_TOPIC",
+        default_value = "zoom.webhooks.raw"
+    )]
     pub raw_topic: String,
 
     /// Consumer group shared by all processors; run more processes to scale out.
-    #[arg(long, env = "ZOOMSTREAM_GROUP_ID", default_value = "zoomstream-processors")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_GROUP_ID",
+        default_value = "zoomstream-processors"
+    )]
     pub group_id: String,
 
     /// The sources file: which events go to which topic with which schema.
-    #[arg(long, env = "ZOOMSTREAM_SOURCES", default_value = "schemas/sources.toml")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_SOURCES",
+        default_value = "schemas/sources.toml"
+    )]
     pub sources: PathBuf,
 
     /// Where records that cannot be parsed or mapped go, with the reason in headers.
-    #[arg(long, env = "ZOOMSTREAM_DLQ_TOPIC", default_value = "zoom.webhooks.dlq")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_DLQ_TOPIC",
+        default_value = "zoom.webhooks.dlq"
+    )]
     pub dlq_topic: String,
 
     /// Address of the /metrics and /healthz endpoint. Port 0 picks a free port.
-    #[arg(long, env = "ZOOMSTREAM_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_METRICS_LISTEN",
+        default_value = "0.0.0.0:9090"
+    )]
     pub metrics_listen: SocketAddr,
 
     /// exactly-once: outputs and the input offset commit in one Kafka transaction (needs a
@@ -94,7 +114,8 @@ pub enum Delivery {
 impl Config {
     /// A config for tests and embedding: metrics on a free loopback port, defaults elsewhere.
     pub fn new(brokers: impl Into<String>, sources: impl Into<PathBuf>) -> Self {
-        let mut config = Config::parse_from(["zoomstream-processor", "--kafka-brokers", &brokers.into()]);
+        let mut config =
+            Config::parse_from(["zoomstream-processor", "--kafka-brokers", &brokers.into()]);
         config.metrics_listen = ([127, 0, 0, 1], 0).into();
         config.sources = sources.into();
         config

@@ -52,7 +52,10 @@ impl Processor {
         if let Some(only) = &config.backfill_source {
             selected.retain(|s| &s.name == only);
             if selected.is_empty() {
-                bail!("--backfill-source {only:?} is not a source of {}", config.sources.display());
+                bail!(
+                    "--backfill-source {only:?} is not a source of {}",
+                    config.sources.display()
+                );
             }
         }
         let routes = encoders(&config, selected).await?;
@@ -62,26 +65,48 @@ impl Processor {
             .collect();
         topics.push(topic(&config, &config.dlq_topic, config.topic_partitions));
         if config.create_topics {
-            ensure_topics(&config.kafka, &topics).await.context("creating the source and DLQ topics")?;
+            ensure_topics(&config.kafka, &topics)
+                .await
+                .context("creating the source and DLQ topics")?;
         }
 
         let metrics_listener = TcpListener::bind(config.metrics_listen)
             .await
             .with_context(|| format!("binding the metrics endpoint {}", config.metrics_listen))?;
-        let me = UserIdentity { user_id: config.zoom_user_id.clone(), email: config.zoom_user_email.clone() };
-        Ok(Processor { router: Router { routes, me }, metrics: ProcessorMetrics::new(), metrics_listener, config })
+        let me = UserIdentity {
+            user_id: config.zoom_user_id.clone(),
+            email: config.zoom_user_email.clone(),
+        };
+        Ok(Processor {
+            router: Router { routes, me },
+            metrics: ProcessorMetrics::new(),
+            metrics_listener,
+            config,
+        })
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr().expect("a bound listener has an address")
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Runs the loop until `shutdown` is cancelled (or, for a backfill, until the raw topic is
     /// read to its end); then commits the open batch and leaves the group.
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
-        let Processor { config, router, metrics, metrics_listener } = self;
+        let Processor {
+            config,
+            router,
+            metrics,
+            metrics_listener,
+        } = self;
         let healthy = Arc::new(AtomicBool::new(true));
-        let http = tokio::spawn(serve_metrics(metrics_listener, metrics.clone(), healthy.clone(), shutdown.clone()));
+        let http = tokio::spawn(serve_metrics(
+            metrics_listener,
+            metrics.clone(),
+            healthy.clone(),
+            shutdown.clone(),
+        ));
 
         let loop_shutdown = shutdown.clone();
         // Creating the clients (init_transactions blocks) and the loop run on a thread of their own.
@@ -114,7 +139,11 @@ impl Processor {
 }
 
 fn topic(config: &Config, name: &str, partitions: i32) -> TopicSpec {
-    TopicSpec { name: name.to_owned(), partitions, replication_factor: config.replication_factor }
+    TopicSpec {
+        name: name.to_owned(),
+        partitions,
+        replication_factor: config.replication_factor,
+    }
 }
 
 /// One encoder per source: Confluent framing with a registered schema id when a registry is
@@ -139,7 +168,11 @@ async fn encoders(config: &Config, sources: Vec<sources::Source>) -> anyhow::Res
     Ok(routes)
 }
 
-fn pipeline(config: &Config, router: Router, metrics: ProcessorMetrics) -> anyhow::Result<Pipeline> {
+fn pipeline(
+    config: &Config,
+    router: Router,
+    metrics: ProcessorMetrics,
+) -> anyhow::Result<Pipeline> {
     let transactional_id = config.transactional_id();
     let mut producer_settings = vec![
         ("acks", "all"),
@@ -166,7 +199,12 @@ fn pipeline(config: &Config, router: Router, metrics: ProcessorMetrics) -> anyho
 
     let group_id = config.effective_group_id();
     let backfill = config.backfill_source.is_some();
-    let shared = Arc::new(Shared::new(producer, config.delivery, config.raw_topic.clone(), metrics));
+    let shared = Arc::new(Shared::new(
+        producer,
+        config.delivery,
+        config.raw_topic.clone(),
+        metrics,
+    ));
     let consumer: BaseConsumer<PipelineContext> = config
         .kafka
         .client_config(&[
@@ -176,12 +214,24 @@ fn pipeline(config: &Config, router: Router, metrics: ProcessorMetrics) -> anyho
             ("auto.offset.reset", "earliest"),
             // Offsets are stored only once every output of a record is acknowledged.
             ("enable.auto.offset.store", "false"),
-            ("enable.auto.commit", if config.delivery == Delivery::AtLeastOnce { "true" } else { "false" }),
+            (
+                "enable.auto.commit",
+                if config.delivery == Delivery::AtLeastOnce {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
             ("isolation.level", "read_committed"),
-            ("enable.partition.eof", if backfill { "true" } else { "false" }),
+            (
+                "enable.partition.eof",
+                if backfill { "true" } else { "false" },
+            ),
             ("statistics.interval.ms", "5000"),
         ])
-        .create_with_context(PipelineContext { shared: shared.clone() })
+        .create_with_context(PipelineContext {
+            shared: shared.clone(),
+        })
         .context("creating the Kafka consumer")?;
     consumer
         .subscribe(&[&config.raw_topic])
@@ -203,21 +253,37 @@ struct MetricsState {
     healthy: Arc<AtomicBool>,
 }
 
-async fn serve_metrics(listener: TcpListener, metrics: ProcessorMetrics, healthy: Arc<AtomicBool>, shutdown: ShutdownToken) {
+async fn serve_metrics(
+    listener: TcpListener,
+    metrics: ProcessorMetrics,
+    healthy: Arc<AtomicBool>,
+    shutdown: ShutdownToken,
+) {
     let app = HttpRouter::new()
-        .route("/metrics", get(|State(s): State<MetricsState>| async move { zoomstream_runtime::metrics::render(&s.metrics.registry) }))
+        .route(
+            "/metrics",
+            get(|State(s): State<MetricsState>| async move {
+                zoomstream_runtime::metrics::render(&s.metrics.registry)
+            }),
+        )
         .route(
             "/healthz",
             get(|State(s): State<MetricsState>| async move {
                 if s.healthy.load(Ordering::SeqCst) {
                     (StatusCode::OK, Json(json!({"status": "ok"})))
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "failed"})))
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(json!({"status": "failed"})),
+                    )
                 }
             }),
         )
         .with_state(MetricsState { metrics, healthy });
-    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    if let Err(err) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
         tracing::error!(error = %err, "metrics endpoint failed");
     }
 }

@@ -27,18 +27,26 @@ impl ProcessorMetrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            register(&registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+            register(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
         };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
             register(
                 &registry,
-                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric"),
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                    .expect("valid metric"),
             )
         };
         ProcessorMetrics {
             records_in: register(
                 &registry,
-                IntCounter::new("zoomstream_processor_records_in_total", "Raw records consumed.").expect("valid metric"),
+                IntCounter::new(
+                    "zoomstream_processor_records_in_total",
+                    "Raw records consumed.",
+                )
+                .expect("valid metric"),
             ),
             records_out: counter_vec(
                 "zoomstream_processor_records_out_total",
@@ -53,7 +61,9 @@ impl ProcessorMetrics {
             processing_seconds: histogram(
                 "zoomstream_processor_processing_duration_seconds",
                 "Time to route, map and encode one raw record.",
-                vec![0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05],
+                vec![
+                    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05,
+                ],
             ),
             commit_seconds: histogram(
                 "zoomstream_processor_commit_duration_seconds",
@@ -67,8 +77,11 @@ impl ProcessorMetrics {
             ),
             consumer_lag: register(
                 &registry,
-                IntGauge::new("zoomstream_processor_consumer_lag_records", "Consumer lag on the raw topic.")
-                    .expect("valid metric"),
+                IntGauge::new(
+                    "zoomstream_processor_consumer_lag_records",
+                    "Consumer lag on the raw topic.",
+                )
+                .expect("valid metric"),
             ),
             registry,
         }

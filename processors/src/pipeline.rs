@@ -118,7 +118,10 @@ impl ClientContext for PipelineContext {
 impl ConsumerContext for PipelineContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            tracing::info!(partitions = tpl.count(), "partitions revoked; committing the open batch");
+            tracing::info!(
+                partitions = tpl.count(),
+                "partitions revoked; committing the open batch"
+            );
             if let Err(err) = self.shared.finish_batch(consumer, true) {
                 // The new owner resumes from the last committed offset.
                 tracing::error!(error = %err, "could not commit before the rebalance");
@@ -134,8 +137,19 @@ impl ConsumerContext for PipelineContext {
 }
 
 impl Shared {
-    pub fn new(producer: ThreadedProducer<ProduceContext>, delivery: Delivery, raw_topic: String, metrics: ProcessorMetrics) -> Self {
-        Shared { producer, delivery, raw_topic, metrics, batch: Mutex::new(Batch::default()) }
+    pub fn new(
+        producer: ThreadedProducer<ProduceContext>,
+        delivery: Delivery,
+        raw_topic: String,
+        metrics: ProcessorMetrics,
+    ) -> Self {
+        Shared {
+            producer,
+            delivery,
+            raw_topic,
+            metrics,
+            batch: Mutex::new(Batch::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
@@ -151,7 +165,10 @@ impl Shared {
         if self.delivery == Delivery::ExactlyOnce {
             self.producer
                 .begin_transaction()
-                .map_err(|source| FatalError { context: "beginning a transaction", source })?;
+                .map_err(|source| FatalError {
+                    context: "beginning a transaction",
+                    source,
+                })?;
         }
         *batch = Batch {
             open: true,
@@ -165,17 +182,26 @@ impl Shared {
     fn record_consumed(&self, partition: i32, offset: i64) {
         let mut batch = self.lock();
         batch.records += 1;
-        let entry = batch.offsets.entry(partition).or_insert((offset, offset + 1));
+        let entry = batch
+            .offsets
+            .entry(partition)
+            .or_insert((offset, offset + 1));
         entry.1 = offset + 1;
     }
 
     fn batch_due(&self, max_records: usize, max_age: Duration) -> bool {
         let batch = self.lock();
-        batch.open && (batch.records >= max_records || batch.started.is_some_and(|s| s.elapsed() >= max_age))
+        batch.open
+            && (batch.records >= max_records
+                || batch.started.is_some_and(|s| s.elapsed() >= max_age))
     }
 
     /// Commits the open batch, or aborts it and rewinds the consumer to its first record.
-    pub fn finish_batch<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, sync: bool) -> Result<(), FatalError> {
+    pub fn finish_batch<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        sync: bool,
+    ) -> Result<(), FatalError> {
         let mut batch = self.lock();
         if !batch.open {
             return Ok(());
@@ -188,35 +214,55 @@ impl Shared {
         }
         let result = match self.delivery {
             Delivery::ExactlyOnce => self.commit_transaction(consumer, &tpl),
-            Delivery::AtLeastOnce => self.commit_acknowledged(consumer, &tpl, batch.failures_at_start, sync),
+            Delivery::AtLeastOnce => {
+                self.commit_acknowledged(consumer, &tpl, batch.failures_at_start, sync)
+            }
         };
-        self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         let outcome = match result {
             Ok(()) => {
-                tracing::debug!(records = batch.records, partitions = batch.offsets.len(), "batch committed");
+                tracing::debug!(
+                    records = batch.records,
+                    partitions = batch.offsets.len(),
+                    "batch committed"
+                );
                 self.metrics.batches.with_label_values(&["committed"]).inc();
                 Ok(())
             }
-            Err(err) if is_fatal(&err) => Err(FatalError { context: "committing a batch", source: err }),
-            Err(err) if self.producer_unusable() => {
-                Err(FatalError { context: "the producer can no longer deliver", source: err })
-            }
+            Err(err) if is_fatal(&err) => Err(FatalError {
+                context: "committing a batch",
+                source: err,
+            }),
+            Err(err) if self.producer_unusable() => Err(FatalError {
+                context: "the producer can no longer deliver",
+                source: err,
+            }),
             Err(err) => {
                 tracing::warn!(error = %err, records = batch.records, "batch aborted; rewinding to reprocess it");
                 self.metrics.batches.with_label_values(&["aborted"]).inc();
                 if self.delivery == Delivery::ExactlyOnce {
-                    if let Err(abort) =
-                        retry_retriable("aborting the transaction", || self.producer.abort_transaction(COMMIT_TIMEOUT))
-                    {
+                    if let Err(abort) = retry_retriable("aborting the transaction", || {
+                        self.producer.abort_transaction(COMMIT_TIMEOUT)
+                    }) {
                         if is_fatal(&abort) {
-                            return Err(FatalError { context: "aborting a transaction", source: abort });
+                            return Err(FatalError {
+                                context: "aborting a transaction",
+                                source: abort,
+                            });
                         }
                     }
                 }
                 for (&partition, &(first, _)) in &batch.offsets {
                     // A partition revoked meanwhile cannot be sought; its new owner resumes
                     // from the committed offset anyway.
-                    if let Err(e) = consumer.seek(&self.raw_topic, partition, Offset::Offset(first), COMMIT_TIMEOUT) {
+                    if let Err(e) = consumer.seek(
+                        &self.raw_topic,
+                        partition,
+                        Offset::Offset(first),
+                        COMMIT_TIMEOUT,
+                    ) {
                         tracing::debug!(partition, error = %e, "not rewinding a partition no longer assigned");
                     }
                 }
@@ -229,17 +275,25 @@ impl Shared {
 
     /// librdkafka declared a fatal error, or the broker fenced the producer.
     fn producer_unusable(&self) -> bool {
-        self.producer.client().fatal_error().is_some() || self.producer.context().fenced.load(Ordering::SeqCst)
+        self.producer.client().fatal_error().is_some()
+            || self.producer.context().fenced.load(Ordering::SeqCst)
     }
 
-    fn commit_transaction<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> KafkaResult<()> {
-        let metadata = consumer
-            .group_metadata()
-            .ok_or_else(|| KafkaError::Subscription("the consumer has no group metadata yet".into()))?;
-        retry_retriable("sending offsets to the transaction", || {
-            self.producer.send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
+    fn commit_transaction<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) -> KafkaResult<()> {
+        let metadata = consumer.group_metadata().ok_or_else(|| {
+            KafkaError::Subscription("the consumer has no group metadata yet".into())
         })?;
-        retry_retriable("committing the transaction", || self.producer.commit_transaction(COMMIT_TIMEOUT))
+        retry_retriable("sending offsets to the transaction", || {
+            self.producer
+                .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
+        })?;
+        retry_retriable("committing the transaction", || {
+            self.producer.commit_transaction(COMMIT_TIMEOUT)
+        })
     }
 
     fn commit_acknowledged<C: ConsumerContext>(
@@ -249,14 +303,27 @@ impl Shared {
         failures_at_start: u64,
         sync: bool,
     ) -> KafkaResult<()> {
-        self.producer.flush(COMMIT_TIMEOUT)?;
+        // rdkafka's flush() polls in 100 ms steps while the ThreadedProducer's own thread takes
+        // the delivery reports, so it returned ~100 ms late for every batch. Wait for the
+        // in-flight count instead (the producer thread serves the delivery reports).
+        let deadline = Instant::now() + COMMIT_TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
         if self.producer.context().failures.load(Ordering::SeqCst) != failures_at_start {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
         }
         consumer.store_offsets(tpl)?;
         // Commit now rather than at the next auto-commit tick: fewer records to redo after a
         // crash. Synchronously where the partitions are about to be given up.
-        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
+        let mode = if sync {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
         match consumer.commit_consumer_state(mode) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
             Err(err) => Err(err),
@@ -318,7 +385,10 @@ impl Pipeline {
                     self.handle(&msg)?;
                 }
             }
-            if self.shared.batch_due(self.batch_max_records, self.batch_max_age) {
+            if self
+                .shared
+                .batch_due(self.batch_max_records, self.batch_max_age)
+            {
                 self.shared.finish_batch(&self.consumer, false)?;
             }
             if self.backfill && self.backfill_done(&at_end) {
@@ -330,8 +400,14 @@ impl Pipeline {
     }
 
     fn backfill_done(&self, at_end: &HashSet<i32>) -> bool {
-        let Ok(assignment) = self.consumer.assignment() else { return false };
-        let assigned: Vec<i32> = assignment.elements().iter().map(|e| e.partition()).collect();
+        let Ok(assignment) = self.consumer.assignment() else {
+            return false;
+        };
+        let assigned: Vec<i32> = assignment
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .collect();
         !assigned.is_empty() && assigned.iter().all(|p| at_end.contains(p))
     }
 
@@ -353,36 +429,67 @@ impl Pipeline {
             received_at: header(headers::RECEIVED_AT),
         };
         let outputs = self.router.route(&raw);
-        self.shared.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+        self.shared
+            .metrics
+            .processing_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.shared.metrics.records_in.inc();
         for output in outputs {
             match output {
-                Output::Record { route, record, bytes } => {
+                Output::Record {
+                    route,
+                    record,
+                    bytes,
+                } => {
                     let source = route.source.name.as_str();
                     let hdrs = OwnedHeaders::new()
-                        .insert(Header { key: headers::APP, value: Some(route.source.app.as_str()) })
-                        .insert(Header { key: headers::EVENT, value: Some(record.event.as_str()) })
-                        .insert(Header { key: headers::EVENT_ID, value: Some(record.event_id.as_str()) })
-                        .insert(Header { key: SOURCE_HEADER, value: Some(source) });
-                    let mut out = BaseRecord::to(&route.source.topic).payload(&bytes).headers(hdrs);
+                        .insert(Header {
+                            key: headers::APP,
+                            value: Some(route.source.app.as_str()),
+                        })
+                        .insert(Header {
+                            key: headers::EVENT,
+                            value: Some(record.event.as_str()),
+                        })
+                        .insert(Header {
+                            key: headers::EVENT_ID,
+                            value: Some(record.event_id.as_str()),
+                        })
+                        .insert(Header {
+                            key: SOURCE_HEADER,
+                            value: Some(source),
+                        });
+                    let mut out = BaseRecord::to(&route.source.topic)
+                        .payload(&bytes)
+                        .headers(hdrs);
                     if let Some(key) = &record.key {
                         out = out.key(key.as_str());
                     }
                     match self.send(out) {
-                        Ok(()) => self.shared.metrics.records_out.with_label_values(&[source]).inc(),
+                        Ok(()) => self
+                            .shared
+                            .metrics
+                            .records_out
+                            .with_label_values(&[source])
+                            .inc(),
                         // E.g. larger than message.max.bytes: this record can never be written.
                         Err(err) => self.dead_letter(
                             msg,
                             &DeadLetter {
                                 reason: "output_rejected",
-                                detail: format!("the {source} record was rejected by the producer: {err}"),
+                                detail: format!(
+                                    "the {source} record was rejected by the producer: {err}"
+                                ),
                                 source: Some(source.to_owned()),
                             },
                         )?,
                     }
                 }
                 Output::DeadLetter(dead) if self.backfill && dead.source.is_none() => {
-                    tracing::debug!(reason = dead.reason, "backfill leaves record-level dead letters to the main group");
+                    tracing::debug!(
+                        reason = dead.reason,
+                        "backfill leaves record-level dead letters to the main group"
+                    );
                 }
                 Output::DeadLetter(dead) => self.dead_letter(msg, &dead)?,
             }
@@ -401,11 +508,23 @@ impl Pipeline {
             }
         }
         hdrs = hdrs
-            .insert(Header { key: dlq_headers::REASON, value: Some(dead.reason) })
-            .insert(Header { key: dlq_headers::DETAIL, value: Some(dead.detail.as_str()) })
-            .insert(Header { key: dlq_headers::ORIGIN, value: Some(origin.as_str()) });
+            .insert(Header {
+                key: dlq_headers::REASON,
+                value: Some(dead.reason),
+            })
+            .insert(Header {
+                key: dlq_headers::DETAIL,
+                value: Some(dead.detail.as_str()),
+            })
+            .insert(Header {
+                key: dlq_headers::ORIGIN,
+                value: Some(origin.as_str()),
+            });
         if let Some(source) = &dead.source {
-            hdrs = hdrs.insert(Header { key: dlq_headers::SOURCE, value: Some(source.as_str()) });
+            hdrs = hdrs.insert(Header {
+                key: dlq_headers::SOURCE,
+                value: Some(source.as_str()),
+            });
         }
         let mut out = BaseRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(hdrs.clone());
         if let Some(key) = msg.key() {
@@ -423,9 +542,16 @@ impl Pipeline {
             if let Some(key) = msg.key() {
                 bare = bare.key(key);
             }
-            self.send(bare).map_err(|source| FatalError { context: "producing a dead letter", source })?;
+            self.send(bare).map_err(|source| FatalError {
+                context: "producing a dead letter",
+                source,
+            })?;
         }
-        self.shared.metrics.dlq_records.with_label_values(&[dead.reason]).inc();
+        self.shared
+            .metrics
+            .dlq_records
+            .with_label_values(&[dead.reason])
+            .inc();
         Ok(())
     }
 

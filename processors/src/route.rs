@@ -29,7 +29,11 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     fn new(reason: &'static str, detail: impl Into<String>) -> Self {
-        DeadLetter { reason, detail: detail.into(), source: None }
+        DeadLetter {
+            reason,
+            detail: detail.into(),
+            source: None,
+        }
     }
 }
 
@@ -41,7 +45,11 @@ pub struct Route {
 
 /// What one raw record becomes.
 pub enum Output<'r> {
-    Record { route: &'r Route, record: SourceRecord, bytes: Vec<u8> },
+    Record {
+        route: &'r Route,
+        record: SourceRecord,
+        bytes: Vec<u8>,
+    },
     DeadLetter(DeadLetter),
 }
 
@@ -60,15 +68,19 @@ impl Router {
     }
 
     fn try_route(&self, msg: &RawMessage<'_>) -> Result<Vec<Output<'_>>, DeadLetter> {
-        let app_name = msg
-            .app
-            .ok_or_else(|| DeadLetter::new("missing_header", format!("no {} header", raw::headers::APP)))?;
+        let app_name = msg.app.ok_or_else(|| {
+            DeadLetter::new("missing_header", format!("no {} header", raw::headers::APP))
+        })?;
         let app: App = app_name
             .parse()
-            .map_err(|e: zoomstream_schemas::app::UnknownApp| DeadLetter::new("unknown_app", e.to_string()))?;
-        let payload = msg.payload.ok_or_else(|| DeadLetter::new("empty", "record has no value"))?;
-        let envelope: Value =
-            serde_json::from_slice(payload).map_err(|e| DeadLetter::new("not_json", format!("value is not JSON: {e}")))?;
+            .map_err(|e: zoomstream_schemas::app::UnknownApp| {
+                DeadLetter::new("unknown_app", e.to_string())
+            })?;
+        let payload = msg
+            .payload
+            .ok_or_else(|| DeadLetter::new("empty", "record has no value"))?;
+        let envelope: Value = serde_json::from_slice(payload)
+            .map_err(|e| DeadLetter::new("not_json", format!("value is not JSON: {e}")))?;
         let event = envelope
             .get("event")
             .and_then(Value::as_str)
@@ -78,23 +90,38 @@ impl Router {
             None => raw::event_id(app, &envelope),
         };
         let received_at_ms = msg.received_at.and_then(|v| v.parse().ok());
-        let raw_event = RawEvent { app, envelope: &envelope, event_id: &event_id, received_at_ms };
+        let raw_event = RawEvent {
+            app,
+            envelope: &envelope,
+            event_id: &event_id,
+            received_at_ms,
+        };
 
         let names = catalogue::classify(app, &envelope, &self.me);
         let mut outputs = Vec::new();
         let mut matched_any = false;
         for route in self.routes.iter().filter(|r| r.source.app == app) {
-            let Some(matched) = route.source.matches(&names) else { continue };
+            let Some(matched) = route.source.matches(&names) else {
+                continue;
+            };
             matched_any = true;
             let dead = |reason: &'static str, detail: String| {
-                Output::DeadLetter(DeadLetter { reason, detail, source: Some(route.source.name.clone()) })
+                Output::DeadLetter(DeadLetter {
+                    reason,
+                    detail,
+                    source: Some(route.source.name.clone()),
+                })
             };
             match mapping::records(&route.source, &raw_event, matched) {
                 Err(err) => outputs.push(dead(err.reason_code(), err.to_string())),
                 Ok(records) => {
                     for record in records {
                         match route.encoder.encode(&record.value) {
-                            Ok(bytes) => outputs.push(Output::Record { route, record, bytes }),
+                            Ok(bytes) => outputs.push(Output::Record {
+                                route,
+                                record,
+                                bytes,
+                            }),
                             Err(err) => outputs.push(dead("encode_failed", err.to_string())),
                         }
                     }
@@ -106,7 +133,9 @@ impl Router {
         if !matched_any && catalogue::lookup(event).is_none() {
             return Err(DeadLetter::new(
                 "unknown_event",
-                format!("event {event:?} is not in the Zoom event catalogue and no source asks for it"),
+                format!(
+                    "event {event:?} is not in the Zoom event catalogue and no source asks for it"
+                ),
             ));
         }
         Ok(outputs)
@@ -149,19 +178,34 @@ schema = "meeting.avsc"
         let routes = file
             .sources
             .into_iter()
-            .map(|source| Route { encoder: Encoder::single_object(&source.schema), source })
+            .map(|source| Route {
+                encoder: Encoder::single_object(&source.schema),
+                source,
+            })
             .collect();
-        Router { routes, me: UserIdentity::default() }
+        Router {
+            routes,
+            me: UserIdentity::default(),
+        }
     }
 
     fn route(router: &Router, app: Option<&str>, payload: &[u8]) -> Vec<(String, String)> {
-        let msg = RawMessage { payload: Some(payload), app, event_id: Some("e1"), received_at: None };
+        let msg = RawMessage {
+            payload: Some(payload),
+            app,
+            event_id: Some("e1"),
+            received_at: None,
+        };
         router
             .route(&msg)
             .into_iter()
             .map(|o| match o {
-                Output::Record { route, record, .. } => (route.source.name.clone(), record.event_id),
-                Output::DeadLetter(d) => (format!("dlq:{}", d.reason), d.source.unwrap_or_default()),
+                Output::Record { route, record, .. } => {
+                    (route.source.name.clone(), record.event_id)
+                }
+                Output::DeadLetter(d) => {
+                    (format!("dlq:{}", d.reason), d.source.unwrap_or_default())
+                }
             })
             .collect()
     }
@@ -170,15 +214,29 @@ schema = "meeting.avsc"
     fn routes_to_the_sources_of_the_delivering_app_only() {
         let r = router();
         let started = br#"{"event":"meeting.started","event_ts":1,"payload":{"account_id":"a","object":{"id":1,"uuid":"u","host_id":"h","topic":"t"}}}"#;
-        assert_eq!(route(&r, Some("zoom"), started), [("started".to_owned(), "e1".to_owned())]);
-        assert_eq!(route(&r, Some("zoom-admin"), started), [("admin-started".to_owned(), "e1".to_owned())]);
+        assert_eq!(
+            route(&r, Some("zoom"), started),
+            [("started".to_owned(), "e1".to_owned())]
+        );
+        assert_eq!(
+            route(&r, Some("zoom-admin"), started),
+            [("admin-started".to_owned(), "e1".to_owned())]
+        );
     }
 
     #[test]
     fn catalogued_events_without_a_source_are_dropped_but_unknown_ones_are_dead_letters() {
         let r = router();
-        assert!(route(&r, Some("zoom"), br#"{"event":"meeting.ended","payload":{}}"#).is_empty());
-        assert_eq!(route(&r, Some("zoom"), br#"{"event":"phone.call","payload":{}}"#), [("dlq:unknown_event".into(), String::new())]);
+        assert!(route(
+            &r,
+            Some("zoom"),
+            br#"{"event":"meeting.ended","payload":{}}"#
+        )
+        .is_empty());
+        assert_eq!(
+            route(&r, Some("zoom"), br#"{"event":"phone.call","payload":{}}"#),
+            [("dlq:unknown_event".into(), String::new())]
+        );
     }
 
     #[test]
@@ -187,8 +245,15 @@ schema = "meeting.avsc"
         assert_eq!(route(&r, None, b"{}")[0].0, "dlq:missing_header");
         assert_eq!(route(&r, Some("teams"), b"{}")[0].0, "dlq:unknown_app");
         assert_eq!(route(&r, Some("zoom"), b"\xff")[0].0, "dlq:not_json");
-        assert_eq!(route(&r, Some("zoom"), br#"{"event":1}"#)[0].0, "dlq:no_event");
-        let no_files = br#"{"event":"recording.completed","event_ts":1,"payload":{"object":{"uuid":"u"}}}"#;
-        assert_eq!(route(&r, Some("zoom"), no_files), [("dlq:no_recording_files".into(), "recordings".into())]);
+        assert_eq!(
+            route(&r, Some("zoom"), br#"{"event":1}"#)[0].0,
+            "dlq:no_event"
+        );
+        let no_files =
+            br#"{"event":"recording.completed","event_ts":1,"payload":{"object":{"uuid":"u"}}}"#;
+        assert_eq!(
+            route(&r, Some("zoom"), no_files),
+            [("dlq:no_recording_files".into(), "recordings".into())]
+        );
     }
 }

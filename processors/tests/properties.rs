@@ -17,26 +17,51 @@ static ROUTER: LazyLock<Router> = LazyLock::new(|| {
         .expect("the shipped sources load")
         .sources
         .into_iter()
-        .map(|source| Route { encoder: Encoder::single_object(&source.schema), source })
+        .map(|source| Route {
+            encoder: Encoder::single_object(&source.schema),
+            source,
+        })
         .collect();
-    Router { routes, me: UserIdentity { user_id: Some("me".into()), email: None } }
+    Router {
+        routes,
+        me: UserIdentity {
+            user_id: Some("me".into()),
+            email: None,
+        },
+    }
 });
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
-    let fixtures: Vec<Vec<u8>> = ["meeting.created", "meeting.ended", "meeting.participant_joined", "meeting.started", "recording.completed"]
-        .iter()
-        .map(|n| std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/zoom/{n}.json"))).unwrap())
-        .collect();
+    let fixtures: Vec<Vec<u8>> = [
+        "meeting.created",
+        "meeting.ended",
+        "meeting.participant_joined",
+        "meeting.started",
+        "recording.completed",
+    ]
+    .iter()
+    .map(|n| {
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../tests/fixtures/zoom/{n}.json")),
+        )
+        .unwrap()
+    })
+    .collect();
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..300),
         // Real webhooks with bytes changed: mostly still JSON, often of the wrong shape.
-        (prop::sample::select(fixtures), prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)).prop_map(|(mut body, edits)| {
-            for (at, byte) in edits {
-                let i = at.index(body.len());
-                body[i] = byte;
-            }
-            body
-        }),
+        (
+            prop::sample::select(fixtures),
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4)
+        )
+            .prop_map(|(mut body, edits)| {
+                for (at, byte) in edits {
+                    let i = at.index(body.len());
+                    body[i] = byte;
+                }
+                body
+            }),
     ]
 }
 

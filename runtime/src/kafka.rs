@@ -16,7 +16,11 @@ use rdkafka::types::RDKafkaErrorCode;
 #[derive(Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers, comma-separated.
-    #[arg(long = "kafka-brokers", env = "ZOOMSTREAM_KAFKA_BROKERS", default_value = "localhost:9092")]
+    #[arg(
+        long = "kafka-brokers",
+        env = "ZOOMSTREAM_KAFKA_BROKERS",
+        default_value = "localhost:9092"
+    )]
     pub brokers: String,
 
     /// Extra librdkafka settings as `key=value` (repeatable; in the environment, comma-separated),
@@ -56,7 +60,10 @@ impl fmt::Debug for KafkaArgs {
 
 impl KafkaArgs {
     pub fn new(brokers: impl Into<String>) -> Self {
-        KafkaArgs { brokers: brokers.into(), options: Vec::new() }
+        KafkaArgs {
+            brokers: brokers.into(),
+            options: Vec::new(),
+        }
     }
 
     /// A client config with the brokers, the given service defaults, then the user's passthrough.
@@ -92,7 +99,13 @@ pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::R
         .context("creating the Kafka admin client")?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor)))
+        .map(|t| {
+            NewTopic::new(
+                &t.name,
+                t.partitions,
+                TopicReplication::Fixed(t.replication_factor),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
@@ -120,7 +133,8 @@ mod tests {
     fn passthrough_overrides_defaults_and_is_not_debug_printed() {
         let mut args = KafkaArgs::new("b:1");
         args.options.push(("acks".into(), "1".into()));
-        args.options.push(("sasl.password".into(), "hunter2".into()));
+        args.options
+            .push(("sasl.password".into(), "hunter2".into()));
         let cfg = args.client_config(&[("acks", "all"), ("linger.ms", "5")]);
         assert_eq!(cfg.get("acks"), Some("1"));
         assert_eq!(cfg.get("linger.ms"), Some("5"));
@@ -132,7 +146,10 @@ mod tests {
 
     #[test]
     fn options_parse_as_key_value() {
-        assert_eq!(parse_option("a.b = c=d").unwrap(), ("a.b".into(), "c=d".into()));
+        assert_eq!(
+            parse_option("a.b = c=d").unwrap(),
+            ("a.b".into(), "c=d".into())
+        );
         assert!(parse_option("novalue").is_err());
         assert!(parse_option("=x").is_err());
     }

@@ -10,7 +10,11 @@ pub fn render(registry: &Registry) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&registry.gather(), &mut body) {
-        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
+        Ok(()) => (
+            [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
+            body,
+        )
+            .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "encoding metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -16,7 +16,9 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,12}".prop_map(Value::from),
         "(2021-07-13T21:44:51Z|2021-03-23T22:14:57Z|not-a-time|)".prop_map(Value::from),
     ];
@@ -33,10 +35,33 @@ fn any_json() -> impl Strategy<Value = Value> {
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "id", "uuid", "host_id", "topic", "type", "start_time", "end_time", "duration", "timezone",
-            "participant", "user_id", "user_name", "email", "join_time", "leave_time", "file_type",
-            "status", "file_size", "recording_files", "download_url", "operator", "operator_id",
-            "object", "old_object", "account_id", "first_name", "last_name",
+            "id",
+            "uuid",
+            "host_id",
+            "topic",
+            "type",
+            "start_time",
+            "end_time",
+            "duration",
+            "timezone",
+            "participant",
+            "user_id",
+            "user_name",
+            "email",
+            "join_time",
+            "leave_time",
+            "file_type",
+            "status",
+            "file_size",
+            "recording_files",
+            "download_url",
+            "operator",
+            "operator_id",
+            "object",
+            "old_object",
+            "account_id",
+            "first_name",
+            "last_name",
         ])
         .prop_map(str::to_owned),
         "[a-z_]{1,8}",
@@ -44,13 +69,22 @@ fn field_name() -> impl Strategy<Value = String> {
 }
 
 fn event_name() -> impl Strategy<Value = String> {
-    let names: Vec<String> = catalogue::events().iter().map(|e| e.wire_event.to_owned()).collect();
+    let names: Vec<String> = catalogue::events()
+        .iter()
+        .map(|e| e.wire_event.to_owned())
+        .collect();
     prop_oneof![prop::sample::select(names), "[a-z]{1,6}\\.[a-z_]{1,10}"]
 }
 
 fn envelope() -> impl Strategy<Value = Value> {
-    (event_name(), any_json(), any_json(), any::<i64>(), prop::option::of(".{0,20}")).prop_map(
-        |(event, object, payload_extra, ts, token)| {
+    (
+        event_name(),
+        any_json(),
+        any_json(),
+        any::<i64>(),
+        prop::option::of(".{0,20}"),
+    )
+        .prop_map(|(event, object, payload_extra, ts, token)| {
             let mut payload = match payload_extra {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -61,14 +95,22 @@ fn envelope() -> impl Strategy<Value = Value> {
                 body["download_token"] = Value::from(token);
             }
             body
-        },
-    )
+        })
 }
 
 fn recording_file() -> impl Strategy<Value = Value> {
     (
         prop::option::of("[a-f0-9-]{1,12}"),
-        prop::sample::select(vec!["MP4", "M4A", "CHAT", "TRANSCRIPT", "CC", "TIMELINE", "SUMMARY", "??"]),
+        prop::sample::select(vec![
+            "MP4",
+            "M4A",
+            "CHAT",
+            "TRANSCRIPT",
+            "CC",
+            "TIMELINE",
+            "SUMMARY",
+            "??",
+        ]),
         prop::sample::select(vec!["completed", "processing", "failed", ""]),
         any_json(),
     )
@@ -93,7 +135,9 @@ fn schemas_dir() -> PathBuf {
 /// Loaded once: parsing 38 sources and their schemas per case would dominate the run.
 fn shipped() -> &'static [Source] {
     static SHIPPED: std::sync::LazyLock<Vec<Source>> = std::sync::LazyLock::new(|| {
-        sources::load(&schemas_dir().join("sources.toml")).expect("the shipped sources load").sources
+        sources::load(&schemas_dir().join("sources.toml"))
+            .expect("the shipped sources load")
+            .sources
     });
     &SHIPPED
 }

@@ -29,14 +29,25 @@ pub fn brokers() -> String {
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     ensure_topics(
         &KafkaArgs::new(brokers),
-        &[TopicSpec { name: name.to_owned(), partitions, replication_factor: 1 }],
+        &[TopicSpec {
+            name: name.to_owned(),
+            partitions,
+            replication_factor: 1,
+        }],
     )
     .await
     .expect("creating a test topic");
@@ -48,7 +59,8 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
+    std::fs::read(fixtures_dir().join(name))
+        .unwrap_or_else(|e| panic!("reading fixture {name}: {e}"))
 }
 
 /// The webhook fixtures (event payloads, not the headers example or the validation exchange).
@@ -59,11 +71,17 @@ pub fn event_fixtures() -> Vec<(String, Vec<u8>)> {
         .filter(|n| n.ends_with(".json") && !n.starts_with('_') && !n.starts_with("endpoint."))
         .collect();
     names.sort();
-    names.into_iter().map(|n| (n.clone(), fixture(&n))).collect()
+    names
+        .into_iter()
+        .map(|n| (n.clone(), fixture(&n)))
+        .collect()
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A request exactly as Zoom sends it: body, timestamp and signature over both.
@@ -80,11 +98,20 @@ pub fn sign(secret: &str, body: &[u8]) -> Signed {
 pub fn sign_at(secret: &str, body: &[u8], timestamp: u64) -> Signed {
     let timestamp = timestamp.to_string();
     let signature = zoomstream_ingest::verify::sign(secret, &timestamp, body);
-    Signed { body: body.to_vec(), timestamp, signature }
+    Signed {
+        body: body.to_vec(),
+        timestamp,
+        signature,
+    }
 }
 
 /// Posts a signed webhook with Zoom's headers.
-pub async fn post_signed(client: &reqwest::Client, url: &str, signed: &Signed, request_id: &str) -> reqwest::Response {
+pub async fn post_signed(
+    client: &reqwest::Client,
+    url: &str,
+    signed: &Signed,
+    request_id: &str,
+) -> reqwest::Response {
     client
         .post(url)
         .header("content-type", "application/json; charset=utf-8")
@@ -107,11 +134,17 @@ pub struct IngestApp {
 
 impl IngestApp {
     pub async fn start(config: zoomstream_ingest::Config) -> IngestApp {
-        let ingest = zoomstream_ingest::Ingest::build(config).await.expect("ingest builds");
+        let ingest = zoomstream_ingest::Ingest::build(config)
+            .await
+            .expect("ingest builds");
         let addr = ingest.local_addr();
         let shutdown = ShutdownToken::new();
         let task = Some(tokio::spawn(ingest.run_until(shutdown.clone())));
-        IngestApp { addr, shutdown, task }
+        IngestApp {
+            addr,
+            shutdown,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -120,9 +153,17 @@ impl IngestApp {
 
     /// Waits until /readyz says the broker is reachable and the raw topic exists.
     pub async fn wait_ready(&self, client: &reqwest::Client) {
-        wait_for("ingest /readyz to answer 200", Duration::from_secs(30), || async {
-            client.get(self.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200)
-        })
+        wait_for(
+            "ingest /readyz to answer 200",
+            Duration::from_secs(30),
+            || async {
+                client
+                    .get(self.url("/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        )
         .await;
     }
 
@@ -149,7 +190,10 @@ where
         if condition().await {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -173,7 +217,9 @@ impl Record {
     }
 
     pub fn key_str(&self) -> Option<String> {
-        self.key.as_ref().map(|k| String::from_utf8(k.clone()).expect("utf-8 key"))
+        self.key
+            .as_ref()
+            .map(|k| String::from_utf8(k.clone()).expect("utf-8 key"))
     }
 }
 
@@ -181,7 +227,11 @@ impl From<&OwnedMessage> for Record {
     fn from(m: &OwnedMessage) -> Self {
         let headers = m
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
             .unwrap_or_default();
         Record {
             partition: m.partition(),
@@ -215,7 +265,8 @@ pub fn read_topic_until(
     assert!(partitions > 0, "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p as i32, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p as i32, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).expect("assign");
     let deadline = Instant::now() + timeout;
@@ -235,7 +286,11 @@ pub fn read_topic_until(
 
 /// A free TCP port on loopback (for brokers the test starts itself).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A nisshi broker of the test's own, for tests that stop, kill or restart it.
@@ -266,7 +321,12 @@ impl Broker {
 
     fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
         let child = Broker::spawn(&storage, &dir, port);
-        let broker = Broker { child, port, storage, dir };
+        let broker = Broker {
+            child,
+            port,
+            storage,
+            dir,
+        };
         broker.wait_listening();
         broker
     }
@@ -275,7 +335,13 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         Command::new(Broker::binary())
             .current_dir(dir)
-            .args(["broker", "--storage-engine", &storage, "--cluster-id", "zoomstream-test"])
+            .args([
+                "broker",
+                "--storage-engine",
+                &storage,
+                "--cluster-id",
+                "zoomstream-test",
+            ])
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -286,7 +352,11 @@ impl Broker {
     fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nisshi did not listen on {} within 30 s", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nisshi did not listen on {} within 30 s",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -314,7 +384,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -329,13 +401,20 @@ pub fn binary(name: &str) -> PathBuf {
         dir.pop();
     }
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built: run `cargo build --workspace --bins` (scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (scripts/test does)",
+        path.display()
+    );
     path
 }
 
 /// The schemas directory of the workspace (the shipped sources file and `.avsc` files).
 pub fn schemas_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas").canonicalize().expect("schemas/")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .canonicalize()
+        .expect("schemas/")
 }
 
 /// A sources file written for one test: every topic prefixed so tests never share topics,
@@ -369,7 +448,8 @@ impl TestSources {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sources.toml");
         std::fs::write(&path, text).unwrap();
-        let file = zoomstream_schemas::sources::load(&path).expect("the test sources file is valid");
+        let file =
+            zoomstream_schemas::sources::load(&path).expect("the test sources file is valid");
         TestSources { path, prefix, file }
     }
 
@@ -396,11 +476,17 @@ pub struct ProcessorApp {
 
 impl ProcessorApp {
     pub async fn start(config: zoomstream_processors::Config) -> ProcessorApp {
-        let processor = zoomstream_processors::Processor::build(config).await.expect("processor builds");
+        let processor = zoomstream_processors::Processor::build(config)
+            .await
+            .expect("processor builds");
         let metrics_addr = processor.metrics_addr();
         let shutdown = ShutdownToken::new();
         let task = Some(tokio::spawn(processor.run_until(shutdown.clone())));
-        ProcessorApp { metrics_addr, shutdown, task }
+        ProcessorApp {
+            metrics_addr,
+            shutdown,
+            task,
+        }
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -416,13 +502,23 @@ impl Drop for ProcessorApp {
 }
 
 /// A processor config for tests: the group joins fast on nisshi (see ../shared/broker.md).
-pub fn processor_config(brokers: &str, raw_topic: &str, sources: &TestSources) -> zoomstream_processors::Config {
+pub fn processor_config(
+    brokers: &str,
+    raw_topic: &str,
+    sources: &TestSources,
+) -> zoomstream_processors::Config {
     let mut config = zoomstream_processors::Config::new(brokers, &sources.path);
     config.raw_topic = raw_topic.to_owned();
     config.group_id = unique("group");
     config.dlq_topic = format!("{}.dlq", sources.prefix);
-    config.kafka.options.push(("session.timeout.ms".into(), "6000".into()));
-    config.kafka.options.push(("heartbeat.interval.ms".into(), "500".into()));
+    config
+        .kafka
+        .options
+        .push(("session.timeout.ms".into(), "6000".into()));
+    config
+        .kafka
+        .options
+        .push(("heartbeat.interval.ms".into(), "500".into()));
     config.batch_max_ms = 50;
     config
 }
@@ -440,14 +536,21 @@ pub fn produce_raw(
     use rdkafka::producer::{BaseRecord, Producer as _};
     let mut hdrs = OwnedHeaders::new();
     for (k, v) in headers {
-        hdrs = hdrs.insert(Header { key: k, value: Some(*v) });
+        hdrs = hdrs.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
     }
-    let mut record = BaseRecord::<str, [u8]>::to(topic).payload(payload).headers(hdrs);
+    let mut record = BaseRecord::<str, [u8]>::to(topic)
+        .payload(payload)
+        .headers(hdrs);
     if let Some(key) = key {
         record = record.key(key);
     }
     producer.send(record).map_err(|(e, _)| e).expect("enqueue");
-    producer.flush(Duration::from_secs(30)).expect("raw record acknowledged");
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("raw record acknowledged");
 }
 
 pub fn producer(brokers: &str) -> rdkafka::producer::BaseProducer {
@@ -465,7 +568,10 @@ pub fn raw_headers(app: zoomstream_schemas::App, body: &[u8]) -> Vec<(String, St
     let envelope: serde_json::Value = serde_json::from_slice(body).expect("JSON fixture");
     vec![
         (raw::headers::APP.into(), app.as_str().into()),
-        (raw::headers::EVENT.into(), envelope["event"].as_str().unwrap_or_default().into()),
+        (
+            raw::headers::EVENT.into(),
+            envelope["event"].as_str().unwrap_or_default().into(),
+        ),
         (raw::headers::EVENT_ID.into(), raw::event_id(app, &envelope)),
         (raw::headers::RECEIVED_AT.into(), "1700000000000".into()),
     ]
@@ -473,7 +579,13 @@ pub fn raw_headers(app: zoomstream_schemas::App, body: &[u8]) -> Vec<(String, St
 
 /// Waits until `group` has committed offsets past every record of `raw_topic` read so far
 /// (`raw`, e.g. from [`read_topic_until`]): then every output of those records is written.
-pub fn wait_processed(brokers: &str, group: &str, raw_topic: &str, raw: &[Record], timeout: Duration) {
+pub fn wait_processed(
+    brokers: &str,
+    group: &str,
+    raw_topic: &str,
+    raw: &[Record],
+    timeout: Duration,
+) {
     let mut needed: HashMap<i32, i64> = HashMap::new();
     for r in raw {
         let next = needed.entry(r.partition).or_insert(0);
@@ -505,7 +617,10 @@ pub fn wait_processed(brokers: &str, group: &str, raw_topic: &str, raw: &[Record
         if behind.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "group {group} has not processed {raw_topic} within {timeout:?}: {behind:?}");
+        assert!(
+            Instant::now() < deadline,
+            "group {group} has not processed {raw_topic} within {timeout:?}: {behind:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -518,7 +633,10 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{BaseRecord, Producer as _};
     let producer = producer(brokers);
-    let metadata = producer.client().fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let partitions = metadata.topics()[0].partitions().len() as i32;
     assert!(partitions > 0, "topic {topic} does not exist");
     let marker_id = unique("marker");
@@ -526,10 +644,15 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
         let record = BaseRecord::<str, str>::to(topic)
             .partition(p)
             .payload("marker")
-            .headers(OwnedHeaders::new().insert(Header { key: MARKER, value: Some(marker_id.as_str()) }));
+            .headers(OwnedHeaders::new().insert(Header {
+                key: MARKER,
+                value: Some(marker_id.as_str()),
+            }));
         producer.send(record).map_err(|(e, _)| e).expect("marker");
     }
-    producer.flush(Duration::from_secs(30)).expect("markers acknowledged");
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("markers acknowledged");
     let mut seen = std::collections::HashSet::new();
     let records = read_topic_until(brokers, topic, Duration::from_secs(60), |records| {
         if let Some(last) = records.last() {
@@ -548,14 +671,18 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
 /// Decodes a source record's Avro value (either framing) to JSON with its source's schema.
 pub fn decode(record: &Record, schema: &apache_avro::Schema) -> serde_json::Value {
     let bytes = record.payload.as_ref().expect("a value");
-    let value = zoomstream_schemas::avro::decode(bytes, schema).expect("decodes with the schema file");
+    let value =
+        zoomstream_schemas::avro::decode(bytes, schema).expect("decodes with the schema file");
     zoomstream_schemas::avro::to_json(&value)
 }
 
 /// Reads a counter or gauge from a Prometheus text page (0 when absent).
 pub fn metric(page: &str, name_with_labels: &str) -> f64 {
     page.lines()
-        .find_map(|l| l.strip_prefix(name_with_labels).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(name_with_labels)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .map(|v| v.trim().parse().expect("a number"))
         .unwrap_or(0.0)
 }
@@ -573,8 +700,14 @@ impl ProcessorProcess {
     /// a container's host name.
     pub fn spawn(config: &zoomstream_processors::Config, name: &str) -> ProcessorProcess {
         let metrics_port = free_port();
-        let log = std::env::temp_dir().join(unique(&format!("{}-{name}", config.group_id)) + ".log");
-        let options: Vec<String> = config.kafka.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let log =
+            std::env::temp_dir().join(unique(&format!("{}-{name}", config.group_id)) + ".log");
+        let options: Vec<String> = config
+            .kafka
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let delivery = match config.delivery {
             zoomstream_processors::Delivery::ExactlyOnce => "exactly-once",
             zoomstream_processors::Delivery::AtLeastOnce => "at-least-once",
@@ -589,16 +722,29 @@ impl ProcessorProcess {
             .env("ZOOMSTREAM_SOURCES", &config.sources)
             .env("ZOOMSTREAM_DLQ_TOPIC", &config.dlq_topic)
             .env("ZOOMSTREAM_DELIVERY", delivery)
-            .env("ZOOMSTREAM_BATCH_MAX_RECORDS", config.batch_max_records.to_string())
+            .env(
+                "ZOOMSTREAM_BATCH_MAX_RECORDS",
+                config.batch_max_records.to_string(),
+            )
             .env("ZOOMSTREAM_BATCH_MAX_MS", config.batch_max_ms.to_string())
-            .env("ZOOMSTREAM_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .env("ZOOMSTREAM_TRANSACTIONAL_ID", format!("{}-{name}", config.group_id))
+            .env(
+                "ZOOMSTREAM_METRICS_LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .env(
+                "ZOOMSTREAM_TRANSACTIONAL_ID",
+                format!("{}-{name}", config.group_id),
+            )
             .env("RUST_LOG", "info,zoomstream_processors=debug")
             .stdout(std::fs::File::create(&log).expect("log file"))
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting zoomstream-processor");
-        ProcessorProcess { child, metrics_port, log }
+        ProcessorProcess {
+            child,
+            metrics_port,
+            log,
+        }
     }
 
     /// The process's metrics page, once it serves one.
@@ -615,7 +761,8 @@ impl ProcessorProcess {
 
     /// Raw records this process has consumed so far.
     pub fn records_in(&self) -> f64 {
-        self.metrics().map_or(0.0, |p| metric(&p, "zoomstream_processor_records_in_total"))
+        self.metrics()
+            .map_or(0.0, |p| metric(&p, "zoomstream_processor_records_in_total"))
     }
 
     pub fn kill(&mut self) {
@@ -625,7 +772,9 @@ impl ProcessorProcess {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().expect("processor exits")
     }
 }
@@ -666,7 +815,10 @@ impl IngestProcess {
         let process = IngestProcess { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "zoomstream-ingest did not listen within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "zoomstream-ingest did not listen within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         process
@@ -687,7 +839,9 @@ impl IngestProcess {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().expect("ingest exits")
     }
 }
@@ -713,16 +867,27 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
 
 /// Produces webhook bodies of `app` to the raw topic as ingest would (key, raw headers), and
 /// waits once for all of them to be acknowledged.
-pub fn produce_webhooks(brokers: &str, topic: &str, app: zoomstream_schemas::App, webhooks: &[(String, Vec<u8>)]) {
+pub fn produce_webhooks(
+    brokers: &str,
+    topic: &str,
+    app: zoomstream_schemas::App,
+    webhooks: &[(String, Vec<u8>)],
+) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{BaseRecord, Producer as _};
     let producer = producer(brokers);
     for (key, body) in webhooks {
         let mut hdrs = OwnedHeaders::new();
         for (k, v) in raw_headers(app, body) {
-            hdrs = hdrs.insert(Header { key: &k, value: Some(&v) });
+            hdrs = hdrs.insert(Header {
+                key: &k,
+                value: Some(&v),
+            });
         }
-        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(body.as_slice()).headers(hdrs);
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(body.as_slice())
+            .headers(hdrs);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -733,26 +898,44 @@ pub fn produce_webhooks(brokers: &str, topic: &str, app: zoomstream_schemas::App
             }
         }
     }
-    producer.flush(Duration::from_secs(60)).expect("webhooks acknowledged");
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("webhooks acknowledged");
 }
 
 /// A backlog of distinct webhooks on the raw topic: `meeting.started`, and every 4th a
 /// `recording.completed` with four files (two kept by the default options). Returns the event
 /// ids the source records of a `meeting.started` source and a default recording source must carry.
-pub fn produce_meeting_backlog(brokers: &str, topic: &str, range: std::ops::Range<usize>) -> std::collections::HashSet<String> {
+pub fn produce_meeting_backlog(
+    brokers: &str,
+    topic: &str,
+    range: std::ops::Range<usize>,
+) -> std::collections::HashSet<String> {
     use zoomstream_schemas::raw::{derived_event_id, event_id};
-    let started: serde_json::Value = serde_json::from_slice(&fixture("meeting.started.json")).unwrap();
-    let recording: serde_json::Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
+    let started: serde_json::Value =
+        serde_json::from_slice(&fixture("meeting.started.json")).unwrap();
+    let recording: serde_json::Value =
+        serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
     let mut expected = std::collections::HashSet::new();
     let mut webhooks = Vec::with_capacity(range.len());
     for i in range {
-        let mut body = if i % 4 == 0 { recording.clone() } else { started.clone() };
+        let mut body = if i % 4 == 0 {
+            recording.clone()
+        } else {
+            started.clone()
+        };
         body["event_ts"] = serde_json::json!(1_700_000_000_000i64 + i as i64);
         body["payload"]["object"]["uuid"] = serde_json::json!(format!("meeting-{i}"));
         let id = event_id(zoomstream_schemas::App::Zoom, &body);
         if i % 4 == 0 {
-            expected.insert(derived_event_id(&id, "388ffb46-1541-460d-8447-4624451a1db7"));
-            expected.insert(derived_event_id(&id, "9f1d2c3b-4a5e-4f60-8a7b-1c2d3e4f5a6b"));
+            expected.insert(derived_event_id(
+                &id,
+                "388ffb46-1541-460d-8447-4624451a1db7",
+            ));
+            expected.insert(derived_event_id(
+                &id,
+                "9f1d2c3b-4a5e-4f60-8a7b-1c2d3e4f5a6b",
+            ));
         } else {
             expected.insert(id);
         }

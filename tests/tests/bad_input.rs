@@ -28,13 +28,23 @@ struct Case {
 fn signed_headers(secret: &str, body: &[u8], ts: u64) -> Vec<(String, Vec<u8>)> {
     let signed = sign_at(secret, body, ts);
     vec![
-        ("content-type".into(), b"application/json; charset=utf-8".to_vec()),
-        ("x-zm-request-timestamp".into(), signed.timestamp.into_bytes()),
+        (
+            "content-type".into(),
+            b"application/json; charset=utf-8".to_vec(),
+        ),
+        (
+            "x-zm-request-timestamp".into(),
+            signed.timestamp.into_bytes(),
+        ),
         ("x-zm-signature".into(), signed.signature.into_bytes()),
     ]
 }
 
-fn replace(headers: &[(String, Vec<u8>)], name: &str, value: Option<&[u8]>) -> Vec<(String, Vec<u8>)> {
+fn replace(
+    headers: &[(String, Vec<u8>)],
+    name: &str,
+    value: Option<&[u8]>,
+) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<_> = headers.iter().filter(|(k, _)| k != name).cloned().collect();
     if let Some(v) = value {
         out.push((name.to_owned(), v.to_vec()));
@@ -46,12 +56,22 @@ fn corpus() -> Vec<Case> {
     let now = now_secs();
     let mut cases = Vec::new();
     let mut bodies = event_fixtures();
-    bodies.push(("endpoint.url_validation.json".into(), fixture("endpoint.url_validation.json")));
-    for (app, secret, other_secret) in [("zoom", ZOOM_SECRET, ADMIN_SECRET), ("zoom-admin", ADMIN_SECRET, ZOOM_SECRET)] {
+    bodies.push((
+        "endpoint.url_validation.json".into(),
+        fixture("endpoint.url_validation.json"),
+    ));
+    for (app, secret, other_secret) in [
+        ("zoom", ZOOM_SECRET, ADMIN_SECRET),
+        ("zoom-admin", ADMIN_SECRET, ZOOM_SECRET),
+    ] {
         let path = format!("/webhooks/{app}");
         for (fixture_name, body) in &bodies {
             let good = signed_headers(secret, body, now);
-            let mut add = |what: &str, headers: Vec<(String, Vec<u8>)>, body: Vec<u8>, status: u16, code: &'static str| {
+            let mut add = |what: &str,
+                           headers: Vec<(String, Vec<u8>)>,
+                           body: Vec<u8>,
+                           status: u16,
+                           code: &'static str| {
                 cases.push(Case {
                     name: format!("{app} {fixture_name}: {what}"),
                     method: reqwest::Method::POST,
@@ -63,27 +83,132 @@ fn corpus() -> Vec<Case> {
                 });
             };
             let sig = String::from_utf8(good[2].1.clone()).unwrap();
-            add("no signature", replace(&good, "x-zm-signature", None), body.clone(), 401, "unauthorized");
-            add("no timestamp", replace(&good, "x-zm-request-timestamp", None), body.clone(), 401, "unauthorized");
-            add("no zoom headers", replace(&replace(&good, "x-zm-signature", None), "x-zm-request-timestamp", None), body.clone(), 401, "unauthorized");
+            add(
+                "no signature",
+                replace(&good, "x-zm-signature", None),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "no timestamp",
+                replace(&good, "x-zm-request-timestamp", None),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "no zoom headers",
+                replace(
+                    &replace(&good, "x-zm-signature", None),
+                    "x-zm-request-timestamp",
+                    None,
+                ),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
             for cut in [3, 10, 40, sig.len() - 1] {
-                add(&format!("signature cut to {cut}"), replace(&good, "x-zm-signature", Some(&sig.as_bytes()[..cut])), body.clone(), 401, "unauthorized");
+                add(
+                    &format!("signature cut to {cut}"),
+                    replace(&good, "x-zm-signature", Some(&sig.as_bytes()[..cut])),
+                    body.clone(),
+                    401,
+                    "unauthorized",
+                );
             }
-            add("v1 scheme", replace(&good, "x-zm-signature", Some(sig.replacen("v0=", "v1=", 1).as_bytes())), body.clone(), 401, "unauthorized");
-            add("signature not hex", replace(&good, "x-zm-signature", Some(format!("v0={}", "zz".repeat(32)).as_bytes())), body.clone(), 401, "unauthorized");
-            add("signature with a flipped digit", replace(&good, "x-zm-signature", Some(flip_hex_digit(&sig).as_bytes())), body.clone(), 401, "unauthorized");
-            add("signature not ASCII", replace(&good, "x-zm-signature", Some("v0=\u{e9}".as_bytes())), body.clone(), 401, "unauthorized");
-            add("empty signature", replace(&good, "x-zm-signature", Some(b"")), body.clone(), 401, "unauthorized");
-            add("wrong secret", signed_headers("guess", body, now), body.clone(), 401, "unauthorized");
-            add("other app's secret", signed_headers(other_secret, body, now), body.clone(), 401, "unauthorized");
-            add("empty secret", signed_headers("", body, now), body.clone(), 401, "unauthorized");
-            for (what, ts) in [("stale by 330 s", now - 330), ("stale by a day", now - 86_400), ("330 s in the future", now + 330), ("epoch", 0)] {
-                add(what, signed_headers(secret, body, ts), body.clone(), 401, "unauthorized");
+            add(
+                "v1 scheme",
+                replace(
+                    &good,
+                    "x-zm-signature",
+                    Some(sig.replacen("v0=", "v1=", 1).as_bytes()),
+                ),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "signature not hex",
+                replace(
+                    &good,
+                    "x-zm-signature",
+                    Some(format!("v0={}", "zz".repeat(32)).as_bytes()),
+                ),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "signature with a flipped digit",
+                replace(
+                    &good,
+                    "x-zm-signature",
+                    Some(flip_hex_digit(&sig).as_bytes()),
+                ),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "signature not ASCII",
+                replace(&good, "x-zm-signature", Some("v0=\u{e9}".as_bytes())),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "empty signature",
+                replace(&good, "x-zm-signature", Some(b"")),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "wrong secret",
+                signed_headers("guess", body, now),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "other app's secret",
+                signed_headers(other_secret, body, now),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "empty secret",
+                signed_headers("", body, now),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
+            for (what, ts) in [
+                ("stale by 330 s", now - 330),
+                ("stale by a day", now - 86_400),
+                ("330 s in the future", now + 330),
+                ("epoch", 0),
+            ] {
+                add(
+                    what,
+                    signed_headers(secret, body, ts),
+                    body.clone(),
+                    401,
+                    "unauthorized",
+                );
             }
             for ts in ["abc", "-1", "1e9", " ", "99999999999999999999999"] {
                 let mut h = signed_headers(secret, body, now);
                 h = replace(&h, "x-zm-request-timestamp", Some(ts.as_bytes()));
-                add(&format!("timestamp {ts:?}"), h, body.clone(), 401, "unauthorized");
+                add(
+                    &format!("timestamp {ts:?}"),
+                    h,
+                    body.clone(),
+                    401,
+                    "unauthorized",
+                );
             }
             // Signed body, different body: one byte flipped at spread positions, one appended,
             // one removed.
@@ -91,65 +216,243 @@ fn corpus() -> Vec<Case> {
                 let at = i * (body.len() - 1) / 19;
                 let mut changed = body.clone();
                 changed[at] ^= 0x01;
-                add(&format!("byte {at} flipped after signing"), good.clone(), changed, 401, "unauthorized");
+                add(
+                    &format!("byte {at} flipped after signing"),
+                    good.clone(),
+                    changed,
+                    401,
+                    "unauthorized",
+                );
             }
-            add("byte appended after signing", good.clone(), [body.as_slice(), b" "].concat(), 401, "unauthorized");
-            add("byte removed after signing", good.clone(), body[..body.len() - 1].to_vec(), 401, "unauthorized");
+            add(
+                "byte appended after signing",
+                good.clone(),
+                [body.as_slice(), b" "].concat(),
+                401,
+                "unauthorized",
+            );
+            add(
+                "byte removed after signing",
+                good.clone(),
+                body[..body.len() - 1].to_vec(),
+                401,
+                "unauthorized",
+            );
             // Stale replay of this exact request.
-            add("replayed after the window", signed_headers(secret, body, now - 400), body.clone(), 401, "unauthorized");
+            add(
+                "replayed after the window",
+                signed_headers(secret, body, now - 400),
+                body.clone(),
+                401,
+                "unauthorized",
+            );
             // Content types.
-            for ct in ["text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp", ""] {
-                add(&format!("content type {ct:?}"), replace(&good, "content-type", Some(ct.as_bytes())), body.clone(), 415, "unsupported_media_type");
+            for ct in [
+                "text/plain",
+                "application/xml",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "application/jsonp",
+                "",
+            ] {
+                add(
+                    &format!("content type {ct:?}"),
+                    replace(&good, "content-type", Some(ct.as_bytes())),
+                    body.clone(),
+                    415,
+                    "unsupported_media_type",
+                );
             }
-            add("no content type", replace(&good, "content-type", None), body.clone(), 415, "unsupported_media_type");
+            add(
+                "no content type",
+                replace(&good, "content-type", None),
+                body.clone(),
+                415,
+                "unsupported_media_type",
+            );
             let mut two = good.clone();
             two.push(("content-type".into(), b"text/plain".to_vec()));
-            add("two content types", two, body.clone(), 415, "unsupported_media_type");
+            add(
+                "two content types",
+                two,
+                body.clone(),
+                415,
+                "unsupported_media_type",
+            );
         }
         // Signed, but not a webhook.
-        let signed_bad = |what: &str, body: Vec<u8>, status: u16, code: &'static str, cases: &mut Vec<Case>| {
-            cases.push(Case {
-                name: format!("{app}: {what}"),
-                method: reqwest::Method::POST,
-                path: path.clone(),
-                headers: signed_headers(secret, &body, now),
-                body,
-                status,
-                code: Some(code),
-            });
-        };
-        let deep_array = format!("{{\"event\":\"meeting.started\",\"payload\":{}{}}}", "[".repeat(5_000), "]".repeat(5_000));
+        let signed_bad =
+            |what: &str, body: Vec<u8>, status: u16, code: &'static str, cases: &mut Vec<Case>| {
+                cases.push(Case {
+                    name: format!("{app}: {what}"),
+                    method: reqwest::Method::POST,
+                    path: path.clone(),
+                    headers: signed_headers(secret, &body, now),
+                    body,
+                    status,
+                    code: Some(code),
+                });
+            };
+        let deep_array = format!(
+            "{{\"event\":\"meeting.started\",\"payload\":{}{}}}",
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
         let deep_object = format!("{}{}", "{\"a\":".repeat(200), "}".repeat(200));
         for (what, body, status, code) in [
             ("empty body", Vec::new(), 400, "malformed_json"),
-            ("not JSON", b"event=meeting.started".to_vec(), 400, "malformed_json"),
-            ("truncated JSON", b"{\"event\": \"meeting.started\", \"payload\": {".to_vec(), 400, "malformed_json"),
-            ("invalid UTF-8", b"{\"event\": \"meeting.\xff\xfestarted\"}".to_vec(), 400, "malformed_json"),
-            ("UTF-16 body", "{\"event\":\"x\"}".encode_utf16().flat_map(u16::to_le_bytes).collect(), 400, "malformed_json"),
-            ("deeply nested array", deep_array.into_bytes(), 400, "malformed_json"),
-            ("deeply nested object", deep_object.into_bytes(), 400, "malformed_json"),
-            ("number too large", b"{\"event\":\"meeting.started\",\"event_ts\":1e400}".to_vec(), 400, "malformed_json"),
-            ("duplicate event key", b"{\"event\":\"meeting.started\",\"event\":\"meeting.ended\"}".to_vec(), 400, "malformed_json"),
-            ("duplicate nested key", b"{\"event\":\"meeting.started\",\"payload\":{\"object\":{\"id\":1,\"id\":2}}}".to_vec(), 400, "malformed_json"),
-            ("trailing garbage", b"{\"event\":\"meeting.started\"} x".to_vec(), 400, "malformed_json"),
-            ("two documents", b"{\"event\":\"a\"}{\"event\":\"b\"}".to_vec(), 400, "malformed_json"),
-            ("no event", b"{\"payload\":{}}".to_vec(), 400, "missing_event"),
-            ("event null", b"{\"event\":null}".to_vec(), 400, "missing_event"),
-            ("event a number", b"{\"event\":42}".to_vec(), 400, "missing_event"),
-            ("event empty", b"{\"event\":\"\"}".to_vec(), 400, "missing_event"),
-            ("event an object", b"{\"event\":{\"name\":\"meeting.started\"}}".to_vec(), 400, "missing_event"),
-            ("top-level array", b"[{\"event\":\"meeting.started\"}]".to_vec(), 400, "missing_event"),
-            ("top-level string", b"\"meeting.started\"".to_vec(), 400, "missing_event"),
+            (
+                "not JSON",
+                b"event=meeting.started".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "truncated JSON",
+                b"{\"event\": \"meeting.started\", \"payload\": {".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "invalid UTF-8",
+                b"{\"event\": \"meeting.\xff\xfestarted\"}".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "UTF-16 body",
+                "{\"event\":\"x\"}"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "deeply nested array",
+                deep_array.into_bytes(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "deeply nested object",
+                deep_object.into_bytes(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "number too large",
+                b"{\"event\":\"meeting.started\",\"event_ts\":1e400}".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "duplicate event key",
+                b"{\"event\":\"meeting.started\",\"event\":\"meeting.ended\"}".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "duplicate nested key",
+                b"{\"event\":\"meeting.started\",\"payload\":{\"object\":{\"id\":1,\"id\":2}}}"
+                    .to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "trailing garbage",
+                b"{\"event\":\"meeting.started\"} x".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "two documents",
+                b"{\"event\":\"a\"}{\"event\":\"b\"}".to_vec(),
+                400,
+                "malformed_json",
+            ),
+            (
+                "no event",
+                b"{\"payload\":{}}".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "event null",
+                b"{\"event\":null}".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "event a number",
+                b"{\"event\":42}".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "event empty",
+                b"{\"event\":\"\"}".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "event an object",
+                b"{\"event\":{\"name\":\"meeting.started\"}}".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "top-level array",
+                b"[{\"event\":\"meeting.started\"}]".to_vec(),
+                400,
+                "missing_event",
+            ),
+            (
+                "top-level string",
+                b"\"meeting.started\"".to_vec(),
+                400,
+                "missing_event",
+            ),
             ("top-level null", b"null".to_vec(), 400, "missing_event"),
-            ("validation without payload", b"{\"event\":\"endpoint.url_validation\"}".to_vec(), 400, "missing_plain_token"),
-            ("validation with a numeric token", b"{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":5}}".to_vec(), 400, "missing_plain_token"),
-            ("one byte over the limit", vec![b' '; MAX_BODY + 1], 413, "payload_too_large"),
-            ("a megabyte", [b"{\"event\":\"meeting.started\",\"x\":\"".as_slice(), &vec![b'a'; 1 << 20], b"\"}"].concat(), 413, "payload_too_large"),
+            (
+                "validation without payload",
+                b"{\"event\":\"endpoint.url_validation\"}".to_vec(),
+                400,
+                "missing_plain_token",
+            ),
+            (
+                "validation with a numeric token",
+                b"{\"event\":\"endpoint.url_validation\",\"payload\":{\"plainToken\":5}}".to_vec(),
+                400,
+                "missing_plain_token",
+            ),
+            (
+                "one byte over the limit",
+                vec![b' '; MAX_BODY + 1],
+                413,
+                "payload_too_large",
+            ),
+            (
+                "a megabyte",
+                [
+                    b"{\"event\":\"meeting.started\",\"x\":\"".as_slice(),
+                    &vec![b'a'; 1 << 20],
+                    b"\"}",
+                ]
+                .concat(),
+                413,
+                "payload_too_large",
+            ),
         ] {
             signed_bad(what, body, status, code, &mut cases);
         }
         // Wrong methods and paths.
-        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+            reqwest::Method::PATCH,
+        ] {
             cases.push(Case {
                 name: format!("{app}: {method}"),
                 method,
@@ -161,7 +464,15 @@ fn corpus() -> Vec<Case> {
             });
         }
     }
-    for path in ["/webhooks/", "/webhooks/teams", "/webhooks/zoom/extra", "/webhooks/ZOOM", "/webhook/zoom", "/", "/webhooks/zoom-admin%00"] {
+    for path in [
+        "/webhooks/",
+        "/webhooks/teams",
+        "/webhooks/zoom/extra",
+        "/webhooks/ZOOM",
+        "/webhook/zoom",
+        "/",
+        "/webhooks/zoom-admin%00",
+    ] {
         cases.push(Case {
             name: format!("path {path}"),
             method: reqwest::Method::POST,
@@ -183,10 +494,21 @@ fn flip_hex_digit(sig: &str) -> String {
 }
 
 /// Sends a request whose body trickles in slower than the body timeout, over raw TCP.
-fn slow_body(port: u16, body: &[u8], headers: &[(String, Vec<u8>)], stop_after: Option<usize>) -> String {
+fn slow_body(
+    port: u16,
+    body: &[u8],
+    headers: &[(String, Vec<u8>)],
+    stop_after: Option<usize>,
+) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!("POST /webhooks/zoom HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n", body.len()).into_bytes();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = format!(
+        "POST /webhooks/zoom HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n",
+        body.len()
+    )
+    .into_bytes();
     for (k, v) in headers {
         head.extend_from_slice(k.as_bytes());
         head.extend_from_slice(b": ");
@@ -230,9 +552,16 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
     ]);
     // A connection per request: a request rejected before its body was read (413, 405) leaves
     // its connection to be closed by the server, not reused.
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     wait_for("ingest ready", Duration::from_secs(30), || async {
-        client.get(ingest.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200)
+        client
+            .get(ingest.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
     })
     .await;
 
@@ -248,7 +577,11 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
             let first: serde_json::Value = first.json().await.unwrap();
             for _ in 0..2 {
                 let replay = post_signed(&client, &url, &signed, &unique("replay")).await;
-                assert_eq!(replay.status(), 200, "{app} {name}: a replay is answered 200");
+                assert_eq!(
+                    replay.status(),
+                    200,
+                    "{app} {name}: a replay is answered 200"
+                );
                 let replay: serde_json::Value = replay.json().await.unwrap();
                 assert_eq!(replay["status"], "duplicate");
                 assert_eq!(replay["event_id"], first["event_id"]);
@@ -260,18 +593,35 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
     let cases = corpus();
     assert!(cases.len() >= 500, "the corpus has {} cases", cases.len());
     for case in &cases {
-        let mut request = client.request(case.method.clone(), ingest.url(&case.path)).body(case.body.clone());
+        let mut request = client
+            .request(case.method.clone(), ingest.url(&case.path))
+            .body(case.body.clone());
         for (k, v) in &case.headers {
-            request = request.header(k.as_str(), reqwest::header::HeaderValue::from_bytes(v).unwrap());
+            request = request.header(
+                k.as_str(),
+                reqwest::header::HeaderValue::from_bytes(v).unwrap(),
+            );
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         assert_eq!(response.status().as_u16(), case.status, "{}", case.name);
         let text = response.text().await.unwrap();
-        assert!(!text.contains(ZOOM_SECRET) && !text.contains(ADMIN_SECRET), "{}: a secret in the response", case.name);
+        assert!(
+            !text.contains(ZOOM_SECRET) && !text.contains(ADMIN_SECRET),
+            "{}: a secret in the response",
+            case.name
+        );
         if let Some(code) = case.code {
-            let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{}: JSON error body, got {text}", case.name));
+            let error: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{}: JSON error body, got {text}", case.name));
             assert_eq!(error["error"], code, "{}: {text}", case.name);
-            assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}: a reason", case.name);
+            assert!(
+                error["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{}: a reason",
+                case.name
+            );
         }
     }
 
@@ -287,32 +637,78 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
         })
         .await
         .unwrap();
-        assert!(response.starts_with("HTTP/1.1 408"), "slow body ({stop_after:?}): {response}");
+        assert!(
+            response.starts_with("HTTP/1.1 408"),
+            "slow body ({stop_after:?}): {response}"
+        );
         assert!(response.contains("body_timeout"), "{response}");
-        assert!(started.elapsed() < Duration::from_secs(5), "answered at the body timeout, not later");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered at the body timeout, not later"
+        );
         slow_cases += 1;
     }
 
     // Still healthy, and still accepting; then only the originals and the sentinel are there.
-    assert_eq!(client.get(ingest.url("/healthz")).send().await.unwrap().status(), 200);
-    let sentinel = post_signed(&client, &ingest.url("/webhooks/zoom"), &sign(ZOOM_SECRET, &body), "sentinel").await;
+    assert_eq!(
+        client
+            .get(ingest.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let sentinel = post_signed(
+        &client,
+        &ingest.url("/webhooks/zoom"),
+        &sign(ZOOM_SECRET, &body),
+        "sentinel",
+    )
+    .await;
     assert_eq!(sentinel.status(), 200);
     let records = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| {
-        r.iter().any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("sentinel"))
+        r.iter()
+            .any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("sentinel"))
     });
-    let published: Vec<String> = records.iter().filter_map(|r| r.header(headers::ZM_REQUEST_ID)).collect();
+    let published: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
+        .collect();
     let mut expected = originals.clone();
     expected.push("sentinel".into());
-    assert_eq!(published, expected, "only the originals and the sentinel were published");
+    assert_eq!(
+        published, expected,
+        "only the originals and the sentinel were published"
+    );
 
-    let page = client.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert_eq!(metric(&page, r#"zoomstream_ingest_requests_total{app="zoom",outcome="replay"}"#), 10.0);
+    let page = client
+        .get(ingest.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(
+            &page,
+            r#"zoomstream_ingest_requests_total{app="zoom",outcome="replay"}"#
+        ),
+        10.0
+    );
 
     let status = ingest.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     let log = ingest.log_text();
-    assert!(log.lines().count() > cases.len(), "every request was logged");
-    assert!(!log.contains(ZOOM_SECRET) && !log.contains(ADMIN_SECRET), "a secret reached the log");
+    assert!(
+        log.lines().count() > cases.len(),
+        "every request was logged"
+    );
+    assert!(
+        !log.contains(ZOOM_SECRET) && !log.contains(ADMIN_SECRET),
+        "a secret reached the log"
+    );
     eprintln!(
         "bad-input corpus: {} requests + {slow_cases} slow bodies + 20 replays rejected or deduplicated; {} log lines checked for secrets",
         cases.len(),

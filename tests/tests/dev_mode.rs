@@ -266,7 +266,10 @@ fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
 
     // The same records as a private SSE stream.
     let events = sse_events(&endpoints.sse, "recording-completed", 2);
-    let mut streamed: Vec<&str> = events.iter().map(|e| e["file_type"].as_str().unwrap()).collect();
+    let mut streamed: Vec<&str> = events
+        .iter()
+        .map(|e| e["file_type"].as_str().unwrap())
+        .collect();
     streamed.sort();
     assert_eq!(streamed, ["MP4", "TRANSCRIPT"]);
 
@@ -283,7 +286,9 @@ fn sse_events(base: &str, source: &str, count: usize) -> Vec<Value> {
     use std::io::Write as _;
     let addr = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).expect("SSE listens");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     write!(
         stream,
         "GET /sources/{source}/events?from=earliest HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer zoomstream-dev-sse-token\r\n\r\n"
@@ -294,7 +299,10 @@ fn sse_events(base: &str, source: &str, count: usize) -> Vec<Value> {
     let mut line = String::new();
     while events.len() < count {
         line.clear();
-        assert!(reader.read_line(&mut line).expect("the stream stays open") > 0, "the stream ended early");
+        assert!(
+            reader.read_line(&mut line).expect("the stream stays open") > 0,
+            "the stream ended early"
+        );
         if let Some(data) = line.trim_end().strip_prefix("data: ") {
             if let Ok(value) = serde_json::from_str::<Value>(data) {
                 if value.get("file_type").is_some() {

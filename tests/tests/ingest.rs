@@ -37,36 +37,82 @@ async fn every_fixture_lands_on_the_raw_topic_byte_for_byte_with_its_headers() {
         for (name, body) in event_fixtures() {
             let signed = sign(secret, &body);
             let request_id = unique("req");
-            let response = post_signed(&client, &ingest.url(&format!("/webhooks/{app}")), &signed, &request_id).await;
+            let response = post_signed(
+                &client,
+                &ingest.url(&format!("/webhooks/{app}")),
+                &signed,
+                &request_id,
+            )
+            .await;
             assert_eq!(response.status(), 200, "{app} {name}");
-            let event_id = json_body(response).await["event_id"].as_str().expect("event_id").to_owned();
+            let event_id = json_body(response).await["event_id"]
+                .as_str()
+                .expect("event_id")
+                .to_owned();
             expected.push((app, name, signed, request_id, event_id));
         }
     }
     assert_eq!(expected.len(), 2 * 5, "five event fixtures per app");
 
-    let records = read_topic_until(&brokers, &topic, Duration::from_secs(30), |r| r.len() >= expected.len());
-    assert_eq!(records.len(), expected.len(), "one record per accepted webhook");
+    let records = read_topic_until(&brokers, &topic, Duration::from_secs(30), |r| {
+        r.len() >= expected.len()
+    });
+    assert_eq!(
+        records.len(),
+        expected.len(),
+        "one record per accepted webhook"
+    );
     for (app, name, signed, request_id, event_id) in &expected {
         let record = records
             .iter()
             .find(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some(request_id))
             .unwrap_or_else(|| panic!("{app} {name} is not on the raw topic"));
         let envelope: Value = serde_json::from_slice(&signed.body).unwrap();
-        assert_eq!(record.payload.as_deref(), Some(signed.body.as_slice()), "{app} {name}: body byte-for-byte");
+        assert_eq!(
+            record.payload.as_deref(),
+            Some(signed.body.as_slice()),
+            "{app} {name}: body byte-for-byte"
+        );
         assert_eq!(record.header(headers::APP).as_deref(), Some(*app));
-        assert_eq!(record.header(headers::EVENT).as_deref(), envelope["event"].as_str());
-        assert_eq!(record.header(headers::EVENT_ID).as_deref(), Some(event_id.as_str()));
-        assert_eq!(record.header(headers::ZM_REQUEST_TIMESTAMP), Some(signed.timestamp.clone()));
-        assert_eq!(record.header(headers::ZM_SIGNATURE), Some(signed.signature.clone()));
-        let received_at: u64 = record.header(headers::RECEIVED_AT).expect("received-at").parse().unwrap();
+        assert_eq!(
+            record.header(headers::EVENT).as_deref(),
+            envelope["event"].as_str()
+        );
+        assert_eq!(
+            record.header(headers::EVENT_ID).as_deref(),
+            Some(event_id.as_str())
+        );
+        assert_eq!(
+            record.header(headers::ZM_REQUEST_TIMESTAMP),
+            Some(signed.timestamp.clone())
+        );
+        assert_eq!(
+            record.header(headers::ZM_SIGNATURE),
+            Some(signed.signature.clone())
+        );
+        let received_at: u64 = record
+            .header(headers::RECEIVED_AT)
+            .expect("received-at")
+            .parse()
+            .unwrap();
         assert!(received_at / 1000 >= signed.timestamp.parse::<u64>().unwrap() - 1);
         // The key keeps one meeting's events together: the object's uuid.
-        let uuid = envelope.pointer("/payload/object/uuid").and_then(Value::as_str).map(str::to_owned);
+        let uuid = envelope
+            .pointer("/payload/object/uuid")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         assert_eq!(record.key_str(), uuid, "{app} {name}: key");
         // A consumer holding the secret can re-verify what it reads.
-        let secret = if *app == "zoom" { ZOOM_SECRET } else { ADMIN_SECRET };
-        let resigned = zoomstream_ingest::verify::sign(secret, &signed.timestamp, record.payload.as_ref().unwrap());
+        let secret = if *app == "zoom" {
+            ZOOM_SECRET
+        } else {
+            ADMIN_SECRET
+        };
+        let resigned = zoomstream_ingest::verify::sign(
+            secret,
+            &signed.timestamp,
+            record.payload.as_ref().unwrap(),
+        );
         assert_eq!(Some(resigned), record.header(headers::ZM_SIGNATURE));
     }
     ingest.stop().await.expect("clean shutdown");
@@ -86,9 +132,19 @@ async fn a_redelivery_keeps_its_event_id() {
     let mut again: Value = serde_json::from_slice(&body).unwrap();
     again["download_token"] = Value::from("another-token");
     let again = serde_json::to_vec_pretty(&again).unwrap();
-    let second = json_body(post_signed(&client, &url, &sign(ZOOM_SECRET, &again), "r2").await).await;
+    let second =
+        json_body(post_signed(&client, &url, &sign(ZOOM_SECRET, &again), "r2").await).await;
     assert_eq!(first["event_id"], second["event_id"]);
-    let other = json_body(post_signed(&client, &url, &sign(ZOOM_SECRET, &fixture("meeting.ended.json")), "r3").await).await;
+    let other = json_body(
+        post_signed(
+            &client,
+            &url,
+            &sign(ZOOM_SECRET, &fixture("meeting.ended.json")),
+            "r3",
+        )
+        .await,
+    )
+    .await;
     assert_ne!(first["event_id"], other["event_id"]);
 }
 
@@ -105,13 +161,26 @@ async fn url_validation_is_answered_as_zoom_documents_and_never_published() {
     ingest.wait_ready(&client).await;
 
     let request = fixture("endpoint.url_validation.json");
-    let response = post_signed(&client, &ingest.url("/webhooks/zoom"), &sign("SECRET_TOKEN", &request), "v1").await;
+    let response = post_signed(
+        &client,
+        &ingest.url("/webhooks/zoom"),
+        &sign("SECRET_TOKEN", &request),
+        "v1",
+    )
+    .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
-    let expected: Value = serde_json::from_slice(&fixture("endpoint.url_validation.response.json")).unwrap();
+    let expected: Value =
+        serde_json::from_slice(&fixture("endpoint.url_validation.response.json")).unwrap();
     assert_eq!(json_body(response).await, expected);
 
     // The challenge is verified like any webhook.
-    let forged = post_signed(&client, &ingest.url("/webhooks/zoom"), &sign("not-the-secret", &request), "v2").await;
+    let forged = post_signed(
+        &client,
+        &ingest.url("/webhooks/zoom"),
+        &sign("not-the-secret", &request),
+        "v2",
+    )
+    .await;
     assert_eq!(forged.status(), 401);
 
     assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic, "SECRET_TOKEN").await;
@@ -119,15 +188,29 @@ async fn url_validation_is_answered_as_zoom_documents_and_never_published() {
 
 /// Posts one good webhook after the requests under test and reads the single-partition topic
 /// up to it: anything published before it would be there too.
-async fn assert_only_the_sentinel_is_published(client: &reqwest::Client, ingest: &IngestApp, brokers: &str, topic: &str, secret: &str) {
+async fn assert_only_the_sentinel_is_published(
+    client: &reqwest::Client,
+    ingest: &IngestApp,
+    brokers: &str,
+    topic: &str,
+    secret: &str,
+) {
     let sentinel = sign(secret, &fixture("meeting.started.json"));
     let response = post_signed(client, &ingest.url("/webhooks/zoom"), &sentinel, "sentinel").await;
     assert_eq!(response.status(), 200);
     let records = read_topic_until(brokers, topic, Duration::from_secs(30), |r| {
-        r.iter().any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("sentinel"))
+        r.iter()
+            .any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("sentinel"))
     });
-    let others: Vec<_> = records.iter().filter_map(|r| r.header(headers::ZM_REQUEST_ID)).collect();
-    assert_eq!(others, vec!["sentinel".to_owned()], "nothing but the sentinel was published");
+    let others: Vec<_> = records
+        .iter()
+        .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
+        .collect();
+    assert_eq!(
+        others,
+        vec!["sentinel".to_owned()],
+        "nothing but the sentinel was published"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,7 +228,9 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
     let body = fixture("meeting.started.json");
     let good = sign(ZOOM_SECRET, &body);
 
-    let send = |builder: reqwest::RequestBuilder| async move { builder.send().await.expect("ingest answers") };
+    let send = |builder: reqwest::RequestBuilder| async move {
+        builder.send().await.expect("ingest answers")
+    };
     let signed_request = |signed: &Signed| {
         client
             .post(&url)
@@ -156,43 +241,112 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
     };
 
     let mut cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("unsigned", client.post(&url).header("content-type", "application/json").body(body.clone()), 401, "unauthorized"),
+        (
+            "unsigned",
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone()),
+            401,
+            "unauthorized",
+        ),
         (
             "no timestamp",
-            client.post(&url).header("content-type", "application/json").header("x-zm-signature", &good.signature).body(body.clone()),
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-zm-signature", &good.signature)
+                .body(body.clone()),
             401,
             "unauthorized",
         ),
-        ("wrong secret", signed_request(&sign("guessed", &body)), 401, "unauthorized"),
-        ("other app's secret", signed_request(&sign(ADMIN_SECRET, &body)), 401, "unauthorized"),
-        ("stale", signed_request(&sign_at(ZOOM_SECRET, &body, now_secs() - 301)), 401, "unauthorized"),
-        ("from the future", signed_request(&sign_at(ZOOM_SECRET, &body, now_secs() + 301)), 401, "unauthorized"),
+        (
+            "wrong secret",
+            signed_request(&sign("guessed", &body)),
+            401,
+            "unauthorized",
+        ),
+        (
+            "other app's secret",
+            signed_request(&sign(ADMIN_SECRET, &body)),
+            401,
+            "unauthorized",
+        ),
+        (
+            "stale",
+            signed_request(&sign_at(ZOOM_SECRET, &body, now_secs() - 301)),
+            401,
+            "unauthorized",
+        ),
+        (
+            "from the future",
+            signed_request(&sign_at(ZOOM_SECRET, &body, now_secs() + 301)),
+            401,
+            "unauthorized",
+        ),
         (
             "body changed after signing",
-            signed_request(&Signed { body: [body.as_slice(), b" "].concat(), ..sign(ZOOM_SECRET, &body) }),
+            signed_request(&Signed {
+                body: [body.as_slice(), b" "].concat(),
+                ..sign(ZOOM_SECRET, &body)
+            }),
             401,
             "unauthorized",
         ),
-        ("not JSON", signed_request(&sign(ZOOM_SECRET, b"{\"event\": ")), 400, "malformed_json"),
-        ("no event", signed_request(&sign(ZOOM_SECRET, br#"{"payload": {}}"#)), 400, "missing_event"),
-        ("event not a string", signed_request(&sign(ZOOM_SECRET, br#"{"event": 7}"#)), 400, "missing_event"),
+        (
+            "not JSON",
+            signed_request(&sign(ZOOM_SECRET, b"{\"event\": ")),
+            400,
+            "malformed_json",
+        ),
+        (
+            "no event",
+            signed_request(&sign(ZOOM_SECRET, br#"{"payload": {}}"#)),
+            400,
+            "missing_event",
+        ),
+        (
+            "event not a string",
+            signed_request(&sign(ZOOM_SECRET, br#"{"event": 7}"#)),
+            400,
+            "missing_event",
+        ),
         (
             "validation without token",
-            signed_request(&sign(ZOOM_SECRET, br#"{"event": "endpoint.url_validation", "payload": {}}"#)),
+            signed_request(&sign(
+                ZOOM_SECRET,
+                br#"{"event": "endpoint.url_validation", "payload": {}}"#,
+            )),
             400,
             "missing_plain_token",
         ),
-        ("oversize", signed_request(&sign(ZOOM_SECRET, &vec![b' '; 64 * 1024 + 1])), 413, "payload_too_large"),
+        (
+            "oversize",
+            signed_request(&sign(ZOOM_SECRET, &vec![b' '; 64 * 1024 + 1])),
+            413,
+            "payload_too_large",
+        ),
         (
             "wrong content type",
             signed_request(&good).header("content-type", "text/plain"),
             415,
             "unsupported_media_type",
         ),
-        ("unknown app", client.post(ingest.url("/webhooks/slack")).header("content-type", "application/json").body(body.clone()), 404, "not_found"),
+        (
+            "unknown app",
+            client
+                .post(ingest.url("/webhooks/slack"))
+                .header("content-type", "application/json")
+                .body(body.clone()),
+            404,
+            "not_found",
+        ),
         (
             "app without a secret",
-            client.post(ingest.url("/webhooks/zoom-admin")).header("content-type", "application/json").body(body.clone()),
+            client
+                .post(ingest.url("/webhooks/zoom-admin"))
+                .header("content-type", "application/json")
+                .body(body.clone()),
             404,
             "app_not_configured",
         ),
@@ -204,14 +358,32 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
         assert_eq!(error["error"], code, "{name}: {error}");
         let message = error["message"].as_str().unwrap_or_default();
         assert!(!message.is_empty(), "{name}: a reason is given");
-        assert!(!message.contains(ZOOM_SECRET) && !message.contains(&brokers), "{name}: nothing internal leaks");
+        assert!(
+            !message.contains(ZOOM_SECRET) && !message.contains(&brokers),
+            "{name}: nothing internal leaks"
+        );
     }
     let wrong_method = client.get(&url).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
 
-    let metrics = client.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"zoomstream_ingest_requests_total{app="zoom",outcome="unauthorized"} 7"#), "{metrics}");
-    assert!(metrics.contains(r#"zoomstream_ingest_requests_total{app="unknown",outcome="not_found"} 1"#), "{metrics}");
+    let metrics = client
+        .get(ingest.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"zoomstream_ingest_requests_total{app="zoom",outcome="unauthorized"} 7"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"zoomstream_ingest_requests_total{app="unknown",outcome="not_found"} 1"#),
+        "{metrics}"
+    );
 
     assert_only_the_sentinel_is_published(&client, &ingest, &brokers, &topic, ZOOM_SECRET).await;
 }
@@ -228,7 +400,13 @@ async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_b
     let url = ingest.url("/webhooks/zoom");
 
     // Warm: the producer has its connection and partition leaders.
-    let warm = post_signed(&client, &url, &sign(ZOOM_SECRET, &fixture("meeting.created.json")), "warm").await;
+    let warm = post_signed(
+        &client,
+        &url,
+        &sign(ZOOM_SECRET, &fixture("meeting.created.json")),
+        "warm",
+    )
+    .await;
     assert_eq!(warm.status(), 200);
 
     broker.signal("STOP");
@@ -245,15 +423,28 @@ async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_b
 
     broker.signal("CONT");
     // Zoom's retry carries the same body, timestamp and signature.
-    wait_for("the retried webhook to be accepted", Duration::from_secs(30), || {
-        let (client, url, signed) = (&client, &url, &signed);
-        async move { post_signed(client, url, signed, "after-outage").await.status() == 200 }
-    })
+    wait_for(
+        "the retried webhook to be accepted",
+        Duration::from_secs(30),
+        || {
+            let (client, url, signed) = (&client, &url, &signed);
+            async move {
+                post_signed(client, url, signed, "after-outage")
+                    .await
+                    .status()
+                    == 200
+            }
+        },
+    )
     .await;
     let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(30), |r| {
-        r.iter().any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("after-outage"))
+        r.iter()
+            .any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("after-outage"))
     });
-    let accepted = records.iter().find(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("after-outage")).unwrap();
+    let accepted = records
+        .iter()
+        .find(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("after-outage"))
+        .unwrap();
     assert_eq!(accepted.payload.as_deref(), Some(signed.body.as_slice()));
     ingest.wait_ready(&client).await;
 }

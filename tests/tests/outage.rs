@@ -22,13 +22,23 @@ struct Tally {
 }
 
 /// Sends signed webhooks with unique request ids from `connections` tasks until `stop`.
-fn load(url: String, connections: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Vec<tokio::task::JoinHandle<()>> {
-    let template: Value = serde_json::from_slice(&fixture("meeting.participant_joined.json")).unwrap();
+fn load(
+    url: String,
+    connections: usize,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let template: Value =
+        serde_json::from_slice(&fixture("meeting.participant_joined.json")).unwrap();
     (0..connections)
         .map(|c| {
-            let (url, stop, tally, template) = (url.clone(), stop.clone(), tally.clone(), template.clone());
+            let (url, stop, tally, template) =
+                (url.clone(), stop.clone(), tally.clone(), template.clone());
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
                 let mut n = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
@@ -50,7 +60,11 @@ fn load(url: String, connections: usize, stop: Arc<AtomicBool>, tally: Arc<Tally
                         Ok(r) => r.status().as_u16(),
                         Err(_) => 0,
                     };
-                    tally.answers.lock().unwrap().insert(id, (status, started.elapsed()));
+                    tally
+                        .answers
+                        .lock()
+                        .unwrap()
+                        .insert(id, (status, started.elapsed()));
                 }
             })
         })
@@ -59,13 +73,27 @@ fn load(url: String, connections: usize, stop: Arc<AtomicBool>, tally: Arc<Tally
 
 fn summary(tally: &Tally) -> (HashSet<String>, usize, Duration) {
     let answers = tally.answers.lock().unwrap();
-    let accepted: HashSet<String> = answers.iter().filter(|(_, (s, _))| *s == 200).map(|(id, _)| id.clone()).collect();
+    let accepted: HashSet<String> = answers
+        .iter()
+        .filter(|(_, (s, _))| *s == 200)
+        .map(|(id, _)| id.clone())
+        .collect();
     for (id, (status, latency)) in answers.iter() {
-        assert!(*status == 200 || *status == 503, "{id}: answered {status}: only 200 or 503 are allowed");
-        assert!(*latency < Duration::from_secs(3), "{id}: answered {status} after {latency:?}, past Zoom's deadline");
+        assert!(
+            *status == 200 || *status == 503,
+            "{id}: answered {status}: only 200 or 503 are allowed"
+        );
+        assert!(
+            *latency < Duration::from_secs(3),
+            "{id}: answered {status} after {latency:?}, past Zoom's deadline"
+        );
     }
     let max = answers.values().map(|(_, l)| *l).max().unwrap_or_default();
-    (accepted, answers.len() - answers.values().filter(|(s, _)| *s == 200).count(), max)
+    (
+        accepted,
+        answers.len() - answers.values().filter(|(s, _)| *s == 200).count(),
+        max,
+    )
 }
 
 fn distribution(tally: &Tally) -> HashMap<u16, usize> {
@@ -77,7 +105,11 @@ fn distribution(tally: &Tally) -> HashMap<u16, usize> {
 }
 
 async fn ready(client: &reqwest::Client, url: &str) -> u16 {
-    client.get(url).send().await.map_or(0, |r| r.status().as_u16())
+    client
+        .get(url)
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,28 +139,64 @@ async fn every_webhook_answered_200_survives_broker_stops_and_a_crash_restart() 
         }
     };
 
-    wait_for("load before the outage", Duration::from_secs(30), served_since(50)).await;
+    wait_for(
+        "load before the outage",
+        Duration::from_secs(30),
+        served_since(50),
+    )
+    .await;
     // Outage 1: the broker stops answering (SIGSTOP), then continues.
     broker.signal("STOP");
     let before = count(&tally);
-    wait_for("requests during the stop", Duration::from_secs(30), served_since(before + 8)).await;
-    assert_eq!(ready(&client, &ingest.url("/readyz")).await, 503, "/readyz during the stop");
+    wait_for(
+        "requests during the stop",
+        Duration::from_secs(30),
+        served_since(before + 8),
+    )
+    .await;
+    assert_eq!(
+        ready(&client, &ingest.url("/readyz")).await,
+        503,
+        "/readyz during the stop"
+    );
     broker.signal("CONT");
     ingest.wait_ready(&client).await;
     let before = count(&tally);
-    wait_for("load after the stop", Duration::from_secs(30), served_since(before + 50)).await;
+    wait_for(
+        "load after the stop",
+        Duration::from_secs(30),
+        served_since(before + 50),
+    )
+    .await;
 
     // Outage 2: the broker is killed and restarted on its durable storage.
     broker.restart();
     ingest.wait_ready(&client).await;
     let before = count(&tally);
-    wait_for("load after the restart", Duration::from_secs(60), served_since(before + 50)).await;
+    wait_for(
+        "load after the restart",
+        Duration::from_secs(60),
+        served_since(before + 50),
+    )
+    .await;
     // Recovered without a restart of ingest: requests are accepted again.
-    let accepted_now = || tally.answers.lock().unwrap().values().filter(|(s, _)| *s == 200).count();
+    let accepted_now = || {
+        tally
+            .answers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(s, _)| *s == 200)
+            .count()
+    };
     let after_restart = accepted_now();
     let deadline = Instant::now() + Duration::from_secs(60);
     while accepted_now() < after_restart + 100 {
-        assert!(Instant::now() < deadline, "not recovered after the restart: {:?}", distribution(&tally));
+        assert!(
+            Instant::now() < deadline,
+            "not recovered after the restart: {:?}",
+            distribution(&tally)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.store(true, Ordering::SeqCst);
@@ -138,10 +206,18 @@ async fn every_webhook_answered_200_survives_broker_stops_and_a_crash_restart() 
 
     let (accepted, refused, slowest) = summary(&tally);
     assert!(refused > 0, "the outages were felt");
-    let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(60), |records| {
-        let found: HashSet<String> = records.iter().filter_map(|r| r.header(headers::ZM_REQUEST_ID)).collect();
-        accepted.is_subset(&found)
-    });
+    let records = read_topic_until(
+        &broker.address(),
+        &topic,
+        Duration::from_secs(60),
+        |records| {
+            let found: HashSet<String> = records
+                .iter()
+                .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
+                .collect();
+            accepted.is_subset(&found)
+        },
+    );
     eprintln!(
         "outage: {} requests, {} acknowledged (all {} found in Kafka, {} records there), {refused} answered 503, slowest answer {slowest:?}",
         accepted.len() + refused,
@@ -166,17 +242,29 @@ async fn overload_is_shed_with_503_within_the_deadline_and_bounded_memory() {
         ("RUST_LOG", "warn".into()),
     ]);
     let client = reqwest::Client::new();
-    wait_for("ingest ready", Duration::from_secs(30), || async { ready(&client, &ingest.url("/readyz")).await == 200 }).await;
+    wait_for("ingest ready", Duration::from_secs(30), || async {
+        ready(&client, &ingest.url("/readyz")).await == 200
+    })
+    .await;
     let idle_rss = ingest.peak_rss_kib();
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
-    let tasks = load(ingest.url("/webhooks/zoom"), 256, stop.clone(), tally.clone());
+    let tasks = load(
+        ingest.url("/webhooks/zoom"),
+        256,
+        stop.clone(),
+        tally.clone(),
+    );
     let shed = tally.clone();
-    wait_for("5000 answers under overload", Duration::from_secs(120), || {
-        let shed = shed.clone();
-        async move { shed.answers.lock().unwrap().len() >= 5000 }
-    })
+    wait_for(
+        "5000 answers under overload",
+        Duration::from_secs(120),
+        || {
+            let shed = shed.clone();
+            async move { shed.answers.lock().unwrap().len() >= 5000 }
+        },
+    )
     .await;
     stop.store(true, Ordering::SeqCst);
     for task in tasks {
@@ -184,15 +272,37 @@ async fn overload_is_shed_with_503_within_the_deadline_and_bounded_memory() {
     }
     let (accepted, refused, slowest) = summary(&tally);
     assert!(refused > 0, "overload was shed with 503");
-    assert!(!accepted.is_empty(), "and some requests were still accepted");
+    assert!(
+        !accepted.is_empty(),
+        "and some requests were still accepted"
+    );
     let peak = ingest.peak_rss_kib();
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB under overload");
-    assert_eq!(ready(&client, &ingest.url("/healthz")).await, 200, "still alive");
-    let page = client.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metric(&page, r#"zoomstream_ingest_requests_total{app="zoom",outcome="overloaded"}"#) > 0.0);
+    assert_eq!(
+        ready(&client, &ingest.url("/healthz")).await,
+        200,
+        "still alive"
+    );
+    let page = client
+        .get(ingest.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(
+            &page,
+            r#"zoomstream_ingest_requests_total{app="zoom",outcome="overloaded"}"#
+        ) > 0.0
+    );
 
     read_topic_until(&brokers, &topic, Duration::from_secs(60), |records| {
-        let found: HashSet<String> = records.iter().filter_map(|r| r.header(headers::ZM_REQUEST_ID)).collect();
+        let found: HashSet<String> = records
+            .iter()
+            .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
+            .collect();
         accepted.is_subset(&found)
     });
     eprintln!(

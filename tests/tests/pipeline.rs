@@ -62,7 +62,9 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
             event_ids.insert((app, name), id["event_id"].as_str().unwrap().to_owned());
         }
     }
-    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| r.len() == event_ids.len());
+    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| {
+        r.len() == event_ids.len()
+    });
     wait_processed(&brokers, &group, &raw_topic, &raw, Duration::from_secs(60));
 
     // Which source each fixture reaches, by app. Everything else must stay empty.
@@ -83,25 +85,54 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     for source in &sources.file.sources {
         let records = read_all(&brokers, &source.topic);
         let want = expected.get(source.name.as_str()).copied().unwrap_or(0);
-        assert_eq!(records.len(), want, "source {} has {} records, expected {want}", source.name, records.len());
-        let decoded: Vec<(Record, Value)> =
-            records.into_iter().map(|r| { let v = decode(&r, &source.schema); (r, v) }).collect();
+        assert_eq!(
+            records.len(),
+            want,
+            "source {} has {} records, expected {want}",
+            source.name,
+            records.len()
+        );
+        let decoded: Vec<(Record, Value)> = records
+            .into_iter()
+            .map(|r| {
+                let v = decode(&r, &source.schema);
+                (r, v)
+            })
+            .collect();
         for (record, value) in &decoded {
-            assert_eq!(record.header(headers::APP).as_deref(), Some(source.app.as_str()));
-            assert_eq!(record.header(headers::EVENT_ID).as_deref(), value["event_id"].as_str());
-            assert_eq!(record.header(headers::EVENT).as_deref(), value["event"].as_str());
+            assert_eq!(
+                record.header(headers::APP).as_deref(),
+                Some(source.app.as_str())
+            );
+            assert_eq!(
+                record.header(headers::EVENT_ID).as_deref(),
+                value["event_id"].as_str()
+            );
+            assert_eq!(
+                record.header(headers::EVENT).as_deref(),
+                value["event"].as_str()
+            );
             assert_eq!(value["app"], source.app.as_str());
         }
         by_source.insert(source.name.clone(), decoded);
     }
-    assert!(read_all(&brokers, &format!("{}.dlq", sources.prefix)).is_empty(), "no dead letters");
+    assert!(
+        read_all(&brokers, &format!("{}.dlq", sources.prefix)).is_empty(),
+        "no dead letters"
+    );
 
     // Recording Completed: one record per allowed file, keyed by file id, with the token.
     let recording: Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
     let object = &recording["payload"]["object"];
-    for (name, app) in [("recording-completed", App::Zoom), ("admin-recording-completed", App::ZoomAdmin)] {
+    for (name, app) in [
+        ("recording-completed", App::Zoom),
+        ("admin-recording-completed", App::ZoomAdmin),
+    ] {
         let records = &by_source[name];
-        let mut types: Vec<&str> = records.iter().map(|(_, v)| v["file_type"].as_str().unwrap()).collect();
+        let mut types: Vec<&str> = records
+            .iter()
+            .map(|(_, v)| v["file_type"].as_str().unwrap())
+            .collect();
         types.sort();
         assert_eq!(types, ["MP4", "TRANSCRIPT"], "{name}");
         let parent = &event_ids[&(app, "recording.completed.json".to_owned())];
@@ -112,24 +143,58 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
                 .iter()
                 .find(|f| f["id"] == value["file_id"])
                 .expect("a file of the fixture");
-            assert_eq!(record.key_str().as_deref(), file["id"].as_str(), "keyed by file id");
-            assert_eq!(value["event_id"], zoomstream_schemas::raw::derived_event_id(parent, file["id"].as_str().unwrap()));
+            assert_eq!(
+                record.key_str().as_deref(),
+                file["id"].as_str(),
+                "keyed by file id"
+            );
+            assert_eq!(
+                value["event_id"],
+                zoomstream_schemas::raw::derived_event_id(parent, file["id"].as_str().unwrap())
+            );
             assert_eq!(value["event"], "recording.completed");
             assert_eq!(value["wire_event"], "recording.completed");
             assert_eq!(value["event_ts"], 1_626_230_691_572i64);
-            assert_eq!(value["meeting_id"], "1234567890", "numeric object.id kept as a string");
+            assert_eq!(
+                value["meeting_id"], "1234567890",
+                "numeric object.id kept as a string"
+            );
             assert_eq!(value["meeting_uuid"], object["uuid"]);
             assert_eq!(value["topic"], object["topic"]);
             assert_eq!(value["host_id"], object["host_id"]);
             assert_eq!(value["host_email"], object["host_email"]);
-            assert_eq!(value["start_time"], rfc3339_millis(object["start_time"].as_str().unwrap()));
-            for field in ["file_type", "file_extension", "file_size", "status", "recording_type", "play_url", "download_url"] {
+            assert_eq!(
+                value["start_time"],
+                rfc3339_millis(object["start_time"].as_str().unwrap())
+            );
+            for field in [
+                "file_type",
+                "file_extension",
+                "file_size",
+                "status",
+                "recording_type",
+                "play_url",
+                "download_url",
+            ] {
                 assert_eq!(value[field], file[field], "{name}: {field}");
             }
-            assert_eq!(value["recording_start"], rfc3339_millis(file["recording_start"].as_str().unwrap()));
-            assert_eq!(value["recording_end"], rfc3339_millis(file["recording_end"].as_str().unwrap()));
-            assert_eq!(value["download_token"], recording["download_token"], "top-level download_token");
-            let with_token = format!("{}?access_token={}", file["download_url"].as_str().unwrap(), recording["download_token"].as_str().unwrap());
+            assert_eq!(
+                value["recording_start"],
+                rfc3339_millis(file["recording_start"].as_str().unwrap())
+            );
+            assert_eq!(
+                value["recording_end"],
+                rfc3339_millis(file["recording_end"].as_str().unwrap())
+            );
+            assert_eq!(
+                value["download_token"], recording["download_token"],
+                "top-level download_token"
+            );
+            let with_token = format!(
+                "{}?access_token={}",
+                file["download_url"].as_str().unwrap(),
+                recording["download_token"].as_str().unwrap()
+            );
             assert_eq!(value["download_url_with_token"], with_token);
         }
     }
@@ -137,8 +202,14 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     // Meeting sources: the object's fields, string ids, timestamps in millis.
     let ended: Value = serde_json::from_slice(&fixture("meeting.ended.json")).unwrap();
     let (record, value) = &by_source["meeting-ended"][0];
-    assert_eq!(record.key_str().as_deref(), ended["payload"]["object"]["uuid"].as_str());
-    assert_eq!(value["event_id"], event_ids[&(App::Zoom, "meeting.ended.json".to_owned())]);
+    assert_eq!(
+        record.key_str().as_deref(),
+        ended["payload"]["object"]["uuid"].as_str()
+    );
+    assert_eq!(
+        value["event_id"],
+        event_ids[&(App::Zoom, "meeting.ended.json".to_owned())]
+    );
     assert_eq!(value["event"], "meeting.ended");
     assert_eq!(value["meeting_id"], "1234567890");
     assert_eq!(value["meeting_uuid"], ended["payload"]["object"]["uuid"]);
@@ -153,17 +224,24 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     assert_eq!(value["operator_id"], "z8yCxjabcdEFGHfp8uQ");
     assert_eq!(value["account_id"], "AAAAAABBBB");
     let object_json: Value = serde_json::from_str(value["object_json"].as_str().unwrap()).unwrap();
-    assert_eq!(object_json, ended["payload"]["object"], "the full object is kept");
+    assert_eq!(
+        object_json, ended["payload"]["object"],
+        "the full object is kept"
+    );
 
     let (_, created) = &by_source["meeting-created"][0];
     assert_eq!(created["event"], "meeting.created.by_me");
     assert_eq!(created["wire_event"], "meeting.created");
-    assert_eq!(created["meeting_id"], "1234567890", "numeric object.id as a string");
+    assert_eq!(
+        created["meeting_id"], "1234567890",
+        "numeric object.id as a string"
+    );
     let (_, admin_created) = &by_source["admin-meeting-created"][0];
     assert_eq!(admin_created["event"], "meeting.created");
 
     // Participants: the participant's fields.
-    let joined: Value = serde_json::from_slice(&fixture("meeting.participant_joined.json")).unwrap();
+    let joined: Value =
+        serde_json::from_slice(&fixture("meeting.participant_joined.json")).unwrap();
     let participant = &joined["payload"]["object"]["participant"];
     let (_, value) = &by_source["meeting-participants"][0];
     assert_eq!(value["user_name"], participant["user_name"]);
@@ -176,9 +254,20 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     let body: Value = serde_json::from_str(value["body_json"].as_str().unwrap()).unwrap();
     assert_eq!(body, joined);
 
-    let page = reqwest::get(format!("http://{}/metrics", processor.metrics_addr)).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(format!("http://{}/metrics", processor.metrics_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(metric(&page, "zoomstream_processor_records_in_total"), 10.0);
-    assert_eq!(metric(&page, r#"zoomstream_processor_records_out_total{source="recording-completed"}"#), 2.0);
+    assert_eq!(
+        metric(
+            &page,
+            r#"zoomstream_processor_records_out_total{source="recording-completed"}"#
+        ),
+        2.0
+    );
     processor.stop().await.expect("clean stop");
     ingest.stop().await.expect("clean stop");
 }
@@ -240,20 +329,34 @@ async fn by_me_and_for_me_follow_the_configured_user_each_way() {
         let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         produce_raw(&producer, &raw_topic, None, &bytes, &hdrs);
     }
-    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| r.len() == 3);
+    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| {
+        r.len() == 3
+    });
     wait_processed(&brokers, &group, &raw_topic, &raw, Duration::from_secs(60));
 
     let uuids = |topic: &str, schema: &apache_avro::Schema| -> Vec<String> {
         read_all(&brokers, topic)
             .iter()
             .map(|r| decode(r, schema))
-            .map(|v| v["meeting_uuid"].as_str().or(v["object_id"].as_str()).unwrap_or_default().to_owned())
+            .map(|v| {
+                v["meeting_uuid"]
+                    .as_str()
+                    .or(v["object_id"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .collect()
     };
     let by_me_src = sources.source("created-by-me");
     let for_me_src = sources.source("created-for-me");
-    assert_eq!(uuids(&by_me_src.topic, &by_me_src.schema), ["4444AAAiAAAAAiAiAiiAii=="]);
-    assert_eq!(uuids(&for_me_src.topic, &for_me_src.schema), ["for-me-uuid"]);
+    assert_eq!(
+        uuids(&by_me_src.topic, &by_me_src.schema),
+        ["4444AAAiAAAAAiAiAiiAii=="]
+    );
+    assert_eq!(
+        uuids(&for_me_src.topic, &for_me_src.schema),
+        ["for-me-uuid"]
+    );
     // A wildcard over the Zoom app's names: the two variant events, not the third (the Zoom
     // app does not offer plain meeting.created).
     let all = sources.source("everything-meeting");
@@ -296,8 +399,12 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         let processor = ProcessorApp::start(config).await;
 
         let producer = producer(&brokers);
-        let mut no_files: Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
-        no_files["payload"]["object"].as_object_mut().unwrap().remove("recording_files");
+        let mut no_files: Value =
+            serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
+        no_files["payload"]["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("recording_files");
         let no_files = serde_json::to_vec(&no_files).unwrap();
         let with_topic_of = |len: usize| {
             let mut v: Value = serde_json::from_slice(&fixture("meeting.started.json")).unwrap();
@@ -308,46 +415,104 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         // message.max.bytes (1 MB, Kafka's default): it can never be written.
         let too_big = with_topic_of(600_000);
         let huge = with_topic_of(300_000);
-        let unknown = br#"{"event":"phone.callee_ringing","event_ts":1,"payload":{"account_id":"a"}}"#.to_vec();
+        let unknown =
+            br#"{"event":"phone.callee_ringing","event_ts":1,"payload":{"account_id":"a"}}"#
+                .to_vec();
         let poison: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
-            ("not_json", b"\xff\xfe not json".to_vec(), vec![(headers::APP, "zoom")]),
-            ("no_event", br#"{"payload":{}}"#.to_vec(), vec![(headers::APP, "zoom")]),
+            (
+                "not_json",
+                b"\xff\xfe not json".to_vec(),
+                vec![(headers::APP, "zoom")],
+            ),
+            (
+                "no_event",
+                br#"{"payload":{}}"#.to_vec(),
+                vec![(headers::APP, "zoom")],
+            ),
             ("no_recording_files", no_files, vec![(headers::APP, "zoom")]),
             ("unknown_event", unknown, vec![(headers::APP, "zoom")]),
             ("missing_header", fixture("meeting.started.json"), vec![]),
-            ("unknown_app", fixture("meeting.started.json"), vec![(headers::APP, "slack")]),
+            (
+                "unknown_app",
+                fixture("meeting.started.json"),
+                vec![(headers::APP, "slack")],
+            ),
             ("output_rejected", too_big, vec![(headers::APP, "zoom")]),
         ];
         for (_, payload, hdrs) in &poison {
             produce_raw(&producer, &raw_topic, Some("k"), payload, hdrs);
         }
         // An enormous but valid webhook, then a good one: both still flow.
-        produce_raw(&producer, &raw_topic, None, &huge, &[(headers::APP, "zoom")]);
+        produce_raw(
+            &producer,
+            &raw_topic,
+            None,
+            &huge,
+            &[(headers::APP, "zoom")],
+        );
         let good = fixture("meeting.started.json");
         let good_headers = raw_headers(App::Zoom, &good);
-        let good_headers: Vec<(&str, &str)> = good_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let good_headers: Vec<(&str, &str)> = good_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         produce_raw(&producer, &raw_topic, None, &good, &good_headers);
 
-        let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| r.len() == poison.len() + 2);
+        let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| {
+            r.len() == poison.len() + 2
+        });
         wait_processed(&brokers, &group, &raw_topic, &raw, Duration::from_secs(60));
 
         let dead = read_all(&brokers, &dlq);
-        let reasons: Vec<String> = dead.iter().map(|r| r.header("zoomstream-dlq-reason").unwrap()).collect();
+        let reasons: Vec<String> = dead
+            .iter()
+            .map(|r| r.header("zoomstream-dlq-reason").unwrap())
+            .collect();
         let expected: Vec<&str> = poison.iter().map(|(reason, _, _)| *reason).collect();
-        assert_eq!(reasons, expected, "{delivery:?}: each poison record dead-lettered once, in order");
+        assert_eq!(
+            reasons, expected,
+            "{delivery:?}: each poison record dead-lettered once, in order"
+        );
         for (record, (reason, payload, _)) in dead.iter().zip(&poison) {
-            assert_eq!(record.payload.as_ref(), Some(payload), "{reason}: the original value is kept");
-            assert_eq!(record.key_str().as_deref(), Some("k"), "{reason}: the original key is kept");
-            assert!(!record.header("zoomstream-dlq-detail").unwrap().is_empty(), "{reason}: a detail");
+            assert_eq!(
+                record.payload.as_ref(),
+                Some(payload),
+                "{reason}: the original value is kept"
+            );
+            assert_eq!(
+                record.key_str().as_deref(),
+                Some("k"),
+                "{reason}: the original key is kept"
+            );
+            assert!(
+                !record.header("zoomstream-dlq-detail").unwrap().is_empty(),
+                "{reason}: a detail"
+            );
             let origin = record.header("zoomstream-dlq-origin").unwrap();
-            assert!(origin.starts_with(&format!("{raw_topic}/0/")), "{reason}: origin {origin}");
+            assert!(
+                origin.starts_with(&format!("{raw_topic}/0/")),
+                "{reason}: origin {origin}"
+            );
         }
-        assert_eq!(dead[2].header("zoomstream-dlq-source").as_deref(), Some("recordings"));
-        assert_eq!(dead[6].header("zoomstream-dlq-source").as_deref(), Some("started"));
+        assert_eq!(
+            dead[2].header("zoomstream-dlq-source").as_deref(),
+            Some("recordings")
+        );
+        assert_eq!(
+            dead[6].header("zoomstream-dlq-source").as_deref(),
+            Some("started")
+        );
 
         let started = sources.source("started");
-        let flowed: Vec<Value> = read_all(&brokers, &started.topic).iter().map(|r| decode(r, &started.schema)).collect();
-        assert_eq!(flowed.len(), 2, "{delivery:?}: the huge and the good meeting.started both flow");
+        let flowed: Vec<Value> = read_all(&brokers, &started.topic)
+            .iter()
+            .map(|r| decode(r, &started.schema))
+            .collect();
+        assert_eq!(
+            flowed.len(),
+            2,
+            "{delivery:?}: the huge and the good meeting.started both flow"
+        );
         assert_eq!(flowed[0]["topic"].as_str().map(str::len), Some(300_000));
         assert_eq!(flowed[1]["meeting_uuid"], "Wk9PTV9NRUVUSU5HX0lE");
         processor.stop().await.expect("clean stop");
@@ -381,12 +546,15 @@ async fn a_backfill_fills_a_new_source_from_history_without_touching_the_others(
             v["event_ts"] = json!(1_700_000_000_000i64 + i);
             let bytes = serde_json::to_vec(&v).unwrap();
             let hdrs = raw_headers(App::Zoom, &bytes);
-            let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let hdrs: Vec<(&str, &str)> =
+                hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             produce_raw(&producer, &raw_topic, Some(&name), &bytes, &hdrs);
             sent += 1;
         }
     }
-    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| r.len() == sent);
+    let raw = read_topic_until(&brokers, &raw_topic, Duration::from_secs(30), |r| {
+        r.len() == sent
+    });
     wait_processed(&brokers, &group, &raw_topic, &raw, Duration::from_secs(60));
     processor.stop().await.unwrap();
 
@@ -402,11 +570,16 @@ async fn a_backfill_fills_a_new_source_from_history_without_touching_the_others(
     backfill.group_id = group.clone();
     backfill.backfill_source = Some("ended".into());
     // The backfill exits by itself once it has read the raw topic to its end.
-    let run = zoomstream_processors::Processor::build(backfill).await.expect("backfill builds");
-    tokio::time::timeout(Duration::from_secs(120), run.run_until(zoomstream_runtime::shutdown::ShutdownToken::new()))
+    let run = zoomstream_processors::Processor::build(backfill)
         .await
-        .expect("the backfill finishes")
-        .expect("the backfill succeeds");
+        .expect("backfill builds");
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        run.run_until(zoomstream_runtime::shutdown::ShutdownToken::new()),
+    )
+    .await
+    .expect("the backfill finishes")
+    .expect("the backfill succeeds");
 
     let ended = read_all(&brokers, &format!("{}.ended", before.prefix));
     assert_eq!(ended.len(), 3, "every meeting.ended of history");

@@ -15,7 +15,8 @@ fn run(binary_name: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String)
         command.env(k, v);
     }
     let output = command.output().expect("the binary runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
     (output.status.success(), text)
 }
 
@@ -37,25 +38,56 @@ fn help_lists_every_setting_with_its_variable() {
     }
     let (ok, help) = run("zoomstream-processor", &["--help"], &[]);
     assert!(ok);
-    for var in ["ZOOMSTREAM_GROUP_ID", "ZOOMSTREAM_SOURCES", "ZOOMSTREAM_METRICS_LISTEN", "ZOOMSTREAM_DELIVERY", "ZOOMSTREAM_SCHEMA_REGISTRY_URL", "ZOOMSTREAM_BACKFILL_SOURCE"] {
+    for var in [
+        "ZOOMSTREAM_GROUP_ID",
+        "ZOOMSTREAM_SOURCES",
+        "ZOOMSTREAM_METRICS_LISTEN",
+        "ZOOMSTREAM_DELIVERY",
+        "ZOOMSTREAM_SCHEMA_REGISTRY_URL",
+        "ZOOMSTREAM_BACKFILL_SOURCE",
+    ] {
         assert!(help.contains(var), "processor --help lacks {var}:\n{help}");
     }
 }
 
 #[test]
 fn ingest_refuses_to_start_without_a_secret_and_says_which_to_set() {
-    let (ok, text) = run("zoomstream-ingest", &[], &[("ZOOMSTREAM_LISTEN", "127.0.0.1:0")]);
+    let (ok, text) = run(
+        "zoomstream-ingest",
+        &[],
+        &[("ZOOMSTREAM_LISTEN", "127.0.0.1:0")],
+    );
     assert!(!ok, "started without a secret: {text}");
-    assert!(text.contains("ZOOMSTREAM_ZOOM_SECRET_TOKEN") && text.contains("ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN"), "{text}");
+    assert!(
+        text.contains("ZOOMSTREAM_ZOOM_SECRET_TOKEN")
+            && text.contains("ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_secret_given_on_the_command_line_is_not_echoed_by_help_or_errors() {
-    let (_, text) = run("zoomstream-ingest", &["--zoom-secret-token", "s3cr3t-value", "--listen", "nonsense"], &[]);
+    let (_, text) = run(
+        "zoomstream-ingest",
+        &[
+            "--zoom-secret-token",
+            "s3cr3t-value",
+            "--listen",
+            "nonsense",
+        ],
+        &[],
+    );
     assert!(text.contains("nonsense"), "the bad value is named: {text}");
     assert!(!text.contains("s3cr3t-value"), "{text}");
-    let (_, help) = run("zoomstream-ingest", &["--help"], &[("ZOOMSTREAM_ZOOM_SECRET_TOKEN", "s3cr3t-value")]);
-    assert!(!help.contains("s3cr3t-value"), "--help shows env values of secrets: {help}");
+    let (_, help) = run(
+        "zoomstream-ingest",
+        &["--help"],
+        &[("ZOOMSTREAM_ZOOM_SECRET_TOKEN", "s3cr3t-value")],
+    );
+    assert!(
+        !help.contains("s3cr3t-value"),
+        "--help shows env values of secrets: {help}"
+    );
 }
 
 #[test]
@@ -73,10 +105,22 @@ fn the_processor_refuses_an_invalid_sources_file_naming_the_line_and_source() {
     )
     .unwrap();
     let sources = path.to_str().unwrap();
-    let (ok, text) = run("zoomstream-processor", &["--sources", sources, "--metrics-listen", "127.0.0.1:0"], &[]);
+    let (ok, text) = run(
+        "zoomstream-processor",
+        &["--sources", sources, "--metrics-listen", "127.0.0.1:0"],
+        &[],
+    );
     assert!(!ok, "started with an invalid sources file: {text}");
-    assert!(text.contains("sources.toml:4") && text.contains("\"ended\"") && text.contains("meeting.endd"), "{text}");
-    assert!(text.contains("\"admin\"") && text.contains("meeting.created.by_me"), "the second problem is named too: {text}");
+    assert!(
+        text.contains("sources.toml:4")
+            && text.contains("\"ended\"")
+            && text.contains("meeting.endd"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"admin\"") && text.contains("meeting.created.by_me"),
+        "the second problem is named too: {text}"
+    );
     assert!(text.contains("t1"), "the duplicate topic: {text}");
     assert!(text.contains("nope.avsc"), "the missing schema: {text}");
 }
@@ -94,7 +138,11 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
     ]);
     let client = reqwest::Client::new();
     wait_for("ingest ready", Duration::from_secs(30), || async {
-        client.get(ingest.url("/readyz")).send().await.is_ok_and(|r| r.status() == 200)
+        client
+            .get(ingest.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
     })
     .await;
 
@@ -104,19 +152,49 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
     let signed = sign("graceful", &fixture("meeting.ended.json"));
     let in_flight = tokio::spawn({
         let client = client.clone();
-        async move { post_signed(&client, &url, &signed, "in-flight").await.status().as_u16() }
+        async move {
+            post_signed(&client, &url, &signed, "in-flight")
+                .await
+                .status()
+                .as_u16()
+        }
     });
-    wait_for("the webhook to be in flight", Duration::from_secs(10), || async {
-        let page = client.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        metric(&page, "zoomstream_ingest_in_flight_requests") == 1.0
-    })
+    wait_for(
+        "the webhook to be in flight",
+        Duration::from_secs(10),
+        || async {
+            let page = client
+                .get(ingest.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metric(&page, "zoomstream_ingest_in_flight_requests") == 1.0
+        },
+    )
     .await;
-    Command::new("kill").args(["-TERM", &ingest.child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &ingest.child.id().to_string()])
+        .status()
+        .unwrap();
     broker.signal("CONT");
 
-    assert_eq!(in_flight.await.unwrap(), 200, "the in-flight webhook is answered, after its acknowledgement");
-    let status = tokio::task::spawn_blocking(move || ingest.child.wait().unwrap()).await.unwrap();
+    assert_eq!(
+        in_flight.await.unwrap(),
+        200,
+        "the in-flight webhook is answered, after its acknowledgement"
+    );
+    let status = tokio::task::spawn_blocking(move || ingest.child.wait().unwrap())
+        .await
+        .unwrap();
     assert!(status.success(), "ingest exits 0 after draining: {status}");
-    let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(30), |r| !r.is_empty());
-    assert_eq!(records[0].header(headers::ZM_REQUEST_ID).as_deref(), Some("in-flight"));
+    let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(30), |r| {
+        !r.is_empty()
+    });
+    assert_eq!(
+        records[0].header(headers::ZM_REQUEST_ID).as_deref(),
+        Some("in-flight")
+    );
 }
