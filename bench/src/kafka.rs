@@ -170,8 +170,11 @@ pub struct DrainReport {
 
 /// The pipe ceiling: consume the raw topic in a group and produce every record unchanged (key,
 /// value, headers) to `out_topic` with acks=all and idempotence: no parsing, no transform.
-/// `transactional`: the same loop in Kafka transactions of `batch` records with the offsets
-/// (the ceiling of an exactly-once processor on this broker).
+/// `transactional`: the same loop in Kafka transactions with the offsets, each closed at `batch`
+/// records or [`TXN_MAX_AGE`], the processor's default rule (the ceiling of an exactly-once
+/// processor on this broker).
+pub const TXN_MAX_AGE: Duration = Duration::from_millis(100);
+
 pub fn pipe(
     brokers: &str,
     raw_topic: &str,
@@ -220,6 +223,7 @@ pub fn pipe(
     let mut first: Option<Instant> = None;
     let mut consumed = 0u64;
     let mut in_batch = 0usize;
+    let mut opened = Instant::now();
     let mut next_offsets: HashMap<i32, i64> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     let commit = |offsets: &HashMap<i32, i64>| -> anyhow::Result<()> {
@@ -237,19 +241,23 @@ pub fn pipe(
             bail!("pipe: only {consumed} of {expect} records within 600 s");
         }
         let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            if transactional.is_some() && in_batch > 0 && opened.elapsed() >= TXN_MAX_AGE {
+                commit(&next_offsets)?;
+                in_batch = 0;
+            }
             continue;
         };
         let msg = msg?;
         if first.is_none() {
             first = Some(Instant::now());
         }
-        if let Some(batch) = transactional {
+        if transactional.is_some() {
             if in_batch == 0 {
                 producer.begin_transaction()?;
+                opened = Instant::now();
             }
             in_batch += 1;
             next_offsets.insert(msg.partition(), msg.offset() + 1);
-            let _ = batch;
         }
         let mut rec = BaseRecord::<[u8], [u8]>::to(out_topic);
         if let Some(p) = msg.payload() {
@@ -276,7 +284,7 @@ pub fn pipe(
         }
         consumed += 1;
         if let Some(batch) = transactional {
-            if in_batch >= batch {
+            if in_batch >= batch || opened.elapsed() >= TXN_MAX_AGE {
                 commit(&next_offsets)?;
                 in_batch = 0;
             }

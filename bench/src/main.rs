@@ -9,6 +9,10 @@
 //!   processes, writing target/bench/results.json and target/bench/table.md;
 //! - `table`: re-render the table from a results file.
 
+/// The allocator the service binaries use, so that ceilings and transform measure alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod gen;
 mod kafka;
 mod load;

@@ -719,7 +719,7 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
             soft(suite.drain_child("pipe", cmd, run));
         }
         for run in 0..suite.args.secondary_runs {
-            let cmd = suite.pipe_cmd(Some(1000));
+            let cmd = suite.pipe_cmd(Some(10_000));
             soft(suite.drain_child("pipe_eos", cmd, run));
         }
     }

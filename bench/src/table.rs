@@ -152,7 +152,7 @@ pub fn render(r: &Results) -> String {
     if let Some(p) = &pipe_eos {
         row(
             "C3t",
-            "pipe ceiling in transactions of 1000 records (rec/s)",
+            "pipe ceiling in transactions (closed at 10 000 records or 100 ms, the processor's defaults) (rec/s)",
             fmt(p),
             "—".into(),
             "—".into(),

@@ -91,8 +91,9 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_REPLICATION_FACTOR", default_value_t = 1)]
     pub replication_factor: i32,
 
-    /// Most raw records per transaction / offset commit.
-    #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_RECORDS", default_value_t = 1000)]
+    /// Most raw records per transaction / offset commit. Under a backlog batches close here or
+    /// at the age limit, whichever comes first; at live rates the age limit closes them.
+    #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_RECORDS", default_value_t = 10_000)]
     pub batch_max_records: usize,
 
     /// Longest a batch stays open, in milliseconds: bounds the added end-to-end latency.

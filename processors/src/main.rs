@@ -1,5 +1,9 @@
 use clap::Parser as _;
 
+/// mimalloc: glibc malloc/free were 15–23 % of the services' CPU samples under load (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = zoomstream_processors::Config::parse();

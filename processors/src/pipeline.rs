@@ -411,7 +411,8 @@ impl Pipeline {
         !assigned.is_empty() && assigned.iter().all(|p| at_end.contains(p))
     }
 
-    #[tracing::instrument(skip_all, fields(partition = msg.partition(), offset = msg.offset()))]
+    // Debug level: a span per record at the default info level costs more than routing one.
+    #[tracing::instrument(level = "debug", skip_all, fields(partition = msg.partition(), offset = msg.offset()))]
     fn handle(&self, msg: &BorrowedMessage<'_>) -> Result<(), FatalError> {
         self.shared.open_batch()?;
         let started = Instant::now();
@@ -499,8 +500,8 @@ impl Pipeline {
     }
 
     fn dead_letter(&self, msg: &BorrowedMessage<'_>, dead: &DeadLetter) -> Result<(), FatalError> {
-        tracing::warn!(reason = dead.reason, detail = %dead.detail, source = dead.source.as_deref(), "record sent to the dead-letter topic");
         let origin = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
+        tracing::warn!(reason = dead.reason, detail = %dead.detail, source = dead.source.as_deref(), origin = %origin, "record sent to the dead-letter topic");
         let mut hdrs = OwnedHeaders::new();
         if let Some(original) = msg.headers() {
             for h in original.iter() {

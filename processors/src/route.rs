@@ -59,7 +59,7 @@ pub struct Router {
 }
 
 impl Router {
-    #[tracing::instrument(skip_all, fields(event_id = msg.event_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(event_id = msg.event_id))]
     pub fn route(&self, msg: &RawMessage<'_>) -> Vec<Output<'_>> {
         match self.try_route(msg) {
             Ok(outputs) => outputs,

@@ -9,6 +9,7 @@
 //!
 //! [Single-object encoding]: https://avro.apache.org/docs/1.11.1/specification/#single-object-encoding
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
@@ -63,12 +64,51 @@ pub enum AvroError {
     TrailingBytes(usize),
 }
 
-/// Encodes records of one schema in one framing; cheap to share (immutable).
+/// Encodes records of one schema in one framing; cheap to clone and share (immutable).
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    schema: Schema,
+    writers: Arc<Writers>,
     encoding: Encoding,
     header: Vec<u8>,
+}
+
+/// A record's fields are written one after the other (Avro spec: a record's binary form is its
+/// fields' forms in schema order), each by a writer built once per field. Building a
+/// `GenericDatumWriter` resolves its schema's names and writing a whole record builds a map of
+/// its fields: both per record, they were a third of the transform's instructions.
+type FieldWriters<'s> = Option<Vec<GenericDatumWriter<'s>>>;
+
+self_cell::self_cell!(
+    /// The schema, and the field writers that borrow it (`None` unless the schema is a record
+    /// of self-contained fields: then records go through one writer of the whole schema).
+    struct Writers {
+        owner: Schema,
+        #[covariant]
+        dependent: FieldWriters,
+    }
+);
+
+impl std::fmt::Debug for Writers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writers")
+            .field("schema", self.borrow_owner())
+            .finish_non_exhaustive()
+    }
+}
+
+fn field_writers(schema: &Schema) -> FieldWriters<'_> {
+    let Schema::Record(record) = schema else {
+        return None;
+    };
+    record
+        .fields
+        .iter()
+        .map(|field| {
+            is_self_contained(&field.schema)
+                .then(|| GenericDatumWriter::builder(&field.schema).build().ok())
+                .flatten()
+        })
+        .collect()
 }
 
 impl Encoder {
@@ -93,7 +133,7 @@ impl Encoder {
             }
         };
         Encoder {
-            schema: schema.clone(),
+            writers: Arc::new(Writers::new(schema.clone(), field_writers)),
             encoding,
             header,
         }
@@ -101,7 +141,7 @@ impl Encoder {
 
     /// The writer schema.
     pub fn schema(&self) -> &Schema {
-        &self.schema
+        self.writers.borrow_owner()
     }
 
     /// The framing.
@@ -116,14 +156,61 @@ impl Encoder {
 
     /// The framed record; fails if `value` does not validate against the schema.
     pub fn encode(&self, value: &AvroValue) -> Result<Vec<u8>, AvroError> {
-        let writer = GenericDatumWriter::builder(&self.schema)
-            .build()
-            .map_err(AvroError::Encode)?;
-        let mut out = self.header.clone();
-        writer
-            .write_value_ref(&mut out, value)
-            .map_err(AvroError::Encode)?;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&self.header);
+        let schema = self.writers.borrow_owner();
+        match (schema, value, self.writers.borrow_dependent()) {
+            // Records with the schema's fields in its order (the mapping builds them so); any
+            // other value goes through a writer of the whole schema.
+            (Schema::Record(record), AvroValue::Record(fields), Some(writers))
+                if fields.len() == writers.len()
+                    && record
+                        .fields
+                        .iter()
+                        .zip(fields)
+                        .all(|(f, (n, _))| f.name == *n) =>
+            {
+                for ((_, field_value), writer) in fields.iter().zip(writers) {
+                    // Validates the value against the field's schema, then writes it.
+                    writer
+                        .write_value_ref(&mut out, field_value)
+                        .map_err(AvroError::Encode)?;
+                }
+            }
+            _ => {
+                GenericDatumWriter::builder(schema)
+                    .build()
+                    .and_then(|writer| writer.write_value_ref(&mut out, value))
+                    .map_err(AvroError::Encode)?;
+            }
+        }
         Ok(out)
+    }
+}
+
+/// Whether `schema` names no other type, so that it can be encoded on its own: a primitive, a
+/// logical type over one, or a union of those.
+fn is_self_contained(schema: &Schema) -> bool {
+    match schema {
+        Schema::Union(union) => union.variants().iter().all(is_self_contained),
+        Schema::Null
+        | Schema::Boolean
+        | Schema::Int
+        | Schema::Long
+        | Schema::Float
+        | Schema::Double
+        | Schema::Bytes
+        | Schema::String
+        | Schema::Date
+        | Schema::TimeMillis
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => true,
+        _ => false,
     }
 }
 

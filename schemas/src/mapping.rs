@@ -291,10 +291,20 @@ impl<'a> Ctx<'a> {
             Src::File(key) => get(self.file.map(|f| f.1), key),
         };
         let path = || self.path(def.src);
-        Ok(match def.kind {
-            Kind::Str => as_string(json, &path())?.map(Datum::Str),
-            Kind::Int | Kind::Long => as_integer(json, &path())?.map(Datum::Int),
-            Kind::Ts => as_timestamp(json, &path())?.map(Datum::Ts),
+        // The field's path is only needed for an error: build it only then.
+        let present = match json {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        };
+        Ok(match (def.kind, present) {
+            (_, None) => None,
+            (Kind::Str, Some(Value::String(s))) => Some(Datum::Str(s.clone())),
+            (Kind::Int | Kind::Long, Some(Value::Number(n))) if n.as_i64().is_some() => {
+                n.as_i64().map(Datum::Int)
+            }
+            (Kind::Str, _) => as_string(json, &path())?.map(Datum::Str),
+            (Kind::Int | Kind::Long, _) => as_integer(json, &path())?.map(Datum::Int),
+            (Kind::Ts, _) => as_timestamp(json, &path())?.map(Datum::Ts),
         })
     }
 }
@@ -307,9 +317,17 @@ fn build(source: &Source, ctx: &Ctx) -> Result<AvroValue, MappingError> {
             reason: "the schema is not a record".to_owned(),
         });
     };
+    let plan = &source.field_plan.0;
+    let planned = plan.len() == record.fields.len();
     let mut fields = Vec::with_capacity(record.fields.len());
-    for field in &record.fields {
-        let value = match field_def(source.shape, &field.name) {
+    for (index, field) in record.fields.iter().enumerate() {
+        let def = match plan.get(index) {
+            // The plan is made from this schema at load; the name check keeps a schema edited
+            // since then correct (it falls back to the search).
+            Some(Some(def)) if planned && def.name == field.name => Some(*def),
+            _ => field_def(source.shape, &field.name),
+        };
+        let value = match def {
             Some(def) => {
                 let datum = ctx.extract(def)?;
                 field_value(datum, field, || ctx.path(def.src))?
@@ -324,14 +342,29 @@ fn build(source: &Source, ctx: &Ctx) -> Result<AvroValue, MappingError> {
         };
         fields.push((field.name.clone(), value));
     }
-    let value = AvroValue::Record(fields);
-    if !value.validate(&source.schema) {
-        return Err(MappingError::SchemaMismatch {
-            field: record.name.fullname(None),
-            reason: "the record does not validate against the schema".to_owned(),
-        });
+    // No `validate(&source.schema)` here: the encoder validates every record, field by field.
+    Ok(AvroValue::Record(fields))
+}
+
+/// Where each field of a source's schema comes from, in schema order (`None`: not a field of
+/// the shape, so its default). Made once when the sources file is loaded, so that building a
+/// record does not search the shape's field table by name for every field of every record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldPlan(Vec<Option<&'static FieldDef>>);
+
+impl FieldPlan {
+    pub(crate) fn new(shape: Shape, schema: &Schema) -> FieldPlan {
+        match schema {
+            Schema::Record(record) => FieldPlan(
+                record
+                    .fields
+                    .iter()
+                    .map(|field| field_def(shape, &field.name))
+                    .collect(),
+            ),
+            _ => FieldPlan::default(),
+        }
     }
-    Ok(value)
 }
 
 /// The Avro value of one field: `datum` converted to the field's type, null for an absent
@@ -775,7 +808,8 @@ fn as_timestamp(value: Option<&Value>, path: &str) -> Result<Option<i64>, Mappin
 fn to_json_text(value: Option<&Value>) -> Option<Datum> {
     match value {
         None | Some(Value::Null) => None,
-        Some(v) => Some(Datum::Str(v.to_string())),
+        // serde_json::to_string writes into a Vec directly; Display goes through fmt::Formatter.
+        Some(v) => serde_json::to_string(v).ok().map(Datum::Str),
     }
 }
 

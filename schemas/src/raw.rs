@@ -55,9 +55,9 @@ pub fn event_id(app: App, envelope: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(app.as_str().as_bytes());
     hasher.update([0]);
-    let mut canonical = String::new();
+    let mut canonical = Vec::with_capacity(2048);
     write_canonical(&mut canonical, envelope, None);
-    hasher.update(canonical.as_bytes());
+    hasher.update(&canonical);
     hex::encode(&hasher.finalize()[..16])
 }
 
@@ -74,38 +74,52 @@ fn is_volatile_key(key: &str) -> bool {
     key == "download_token"
 }
 
-fn write_canonical(out: &mut String, value: &Value, key: Option<&str>) {
+fn write_canonical(out: &mut Vec<u8>, value: &Value, key: Option<&str>) {
+    // Strings and numbers are written by serde_json exactly as `Value::to_string` wrote them,
+    // without an intermediate `Value` or `String` per key and scalar.
+    let json = |out: &mut Vec<u8>, v: &dyn erased::Ser| v.write(out);
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().filter(|k| !is_volatile_key(k)).collect();
-            keys.sort();
-            out.push('{');
+            keys.sort_unstable();
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                json(out, &k.as_str());
+                out.push(b':');
                 write_canonical(out, &map[k], Some(k));
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(out, item, None);
             }
-            out.push(']');
+            out.push(b']');
         }
         // Download URLs carry a per-delivery credential in their query.
         Value::String(s) if key.is_some_and(|k| k.ends_with("download_url")) => {
             let stable = s.split_once('?').map_or(s.as_str(), |(base, _)| base);
-            out.push_str(&Value::String(stable.to_owned()).to_string());
+            json(out, &stable);
         }
-        other => out.push_str(&other.to_string()),
+        other => json(out, other),
+    }
+}
+
+mod erased {
+    pub trait Ser {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize + ?Sized> Ser for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            serde_json::to_writer(out, self).expect("writing to a Vec cannot fail");
+        }
     }
 }
 

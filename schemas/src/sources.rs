@@ -208,6 +208,8 @@ pub struct Source {
     pub options: SourceOptions,
     /// Free text for operators.
     pub description: Option<String>,
+    /// Where each field of `schema` comes from, resolved at load.
+    pub(crate) field_plan: crate::mapping::FieldPlan,
 }
 
 impl Source {
@@ -681,6 +683,7 @@ impl<'a> Parser<'a> {
                 .collect(),
             topic: raw.topic.into_inner(),
             schema_path,
+            field_plan: crate::mapping::FieldPlan::new(shape, &schema),
             schema,
             shape,
             options,
