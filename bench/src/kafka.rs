@@ -499,3 +499,97 @@ pub fn txn_probe(
         "commit_ms_p50": p50, "commit_ms_max": sorted.last(), "records_per_s": (transactions * per_txn) as f64 / total}),
     )
 }
+
+/// The acknowledged-producer ceiling: `connections` concurrent senders, each sending one raw
+/// record (the backlog's, in turn) and awaiting its acknowledgement before the next, with
+/// ingest's producer settings (rdkafka `FutureProducer`, acks=all, idempotence, linger 2 ms).
+/// What ingest does per webhook, minus HTTP, JSON and verification: the ceiling of a service
+/// that answers each request only once Kafka has acknowledged it, closed loop like C1.
+pub async fn produce_acked(
+    brokers: &str,
+    topic: &str,
+    records: Arc<Vec<RawRecord>>,
+    connections: usize,
+    warmup: f64,
+    duration: f64,
+) -> anyhow::Result<crate::load::LoadReport> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = client(
+        brokers,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "2"),
+            ("client.id", "zoomstream-bench-produce-acked"),
+        ],
+    )
+    .create()?;
+    let start = Instant::now();
+    let measuring_from = start + Duration::from_secs_f64(warmup);
+    let end = measuring_from + Duration::from_secs_f64(duration);
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (producer, records, next, errors) = (
+            producer.clone(),
+            records.clone(),
+            next.clone(),
+            errors.clone(),
+        );
+        let topic = topic.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+            while Instant::now() < end {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let r = &records[i % records.len()];
+                let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+                for (k, v) in &r.headers {
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: Some(v.as_str()),
+                    });
+                }
+                let mut rec = FutureRecord::<str, [u8]>::to(&topic)
+                    .payload(&r.body)
+                    .headers(headers);
+                if let Some(key) = &r.key {
+                    rec = rec.key(key.as_str());
+                }
+                let sent = Instant::now();
+                let acked = producer.send(rec, Duration::from_secs(10)).await;
+                let done = Instant::now();
+                if sent >= measuring_from && done <= end {
+                    match acked {
+                        Ok(_) => hist
+                            .saturating_record(done.duration_since(sent).as_micros().max(1) as u64),
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            hist
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+    for task in tasks {
+        hist.add(task.await.context("sender panicked")?)?;
+    }
+    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+    Ok(crate::load::LoadReport {
+        mode: "closed".into(),
+        connections,
+        target_rps: None,
+        seconds: duration,
+        ok: hist.len(),
+        errors: errors.load(Ordering::Relaxed),
+        unsent: 0,
+        throughput_rps: hist.len() as f64 / duration,
+        p50_ms: q(0.50),
+        p90_ms: q(0.90),
+        p99_ms: q(0.99),
+        p999_ms: q(0.999),
+        max_ms: hist.max() as f64 / 1000.0,
+    })
+}

@@ -61,6 +61,20 @@ enum Cmd {
         #[arg(long = "option", value_parser = parse_kv)]
         options: Vec<(String, String)>,
     },
+    /// The acknowledged-producer ceiling: concurrent senders each awaiting its record's
+    /// acknowledgement, with ingest's producer settings; prints a JSON load report.
+    ProduceAcked {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, default_value = suite::RAW_TOPIC)]
+        topic: String,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 6.0)]
+        duration: f64,
+    },
     /// The pipe ceiling: consume the raw topic, produce every record unchanged; prints JSON.
     Pipe {
         #[arg(long)]
@@ -152,6 +166,26 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(kafka::create_topic(&brokers, &topic, partitions))?;
             let backlog = gen::backlog(records, 42, suite::SECRET);
             let report = kafka::produce(&brokers, &topic, &backlog, &options)?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Cmd::ProduceAcked {
+            brokers,
+            topic,
+            connections,
+            warmup,
+            duration,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(kafka::create_topic(&brokers, &topic, 12))?;
+            let records = std::sync::Arc::new(gen::backlog(20_000, 7, suite::SECRET));
+            let report = rt.block_on(kafka::produce_acked(
+                &brokers,
+                &topic,
+                records,
+                connections,
+                warmup,
+                duration,
+            ))?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Cmd::Pipe {

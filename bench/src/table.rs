@@ -137,6 +137,20 @@ pub fn render(r: &Results) -> String {
             .unwrap_or_default();
         row("C2", "broker ceiling: raw rdkafka producer, same raw records, acks=all + idempotence (rec/s; every backlog fill)", fmt(b), format!("{mb} MB/s"), "—".into(), "broker_ceiling");
     }
+    let acked = stat(r, "acked_ceiling", "throughput_rps");
+    if let Some(a) = &acked {
+        let p99 = stat(r, "acked_ceiling", "p99_ms")
+            .map(|s| num(s.median))
+            .unwrap_or_default();
+        row(
+            "C2a",
+            &format!("acknowledged-producer ceiling: 64 senders, each awaits its record's ack before the next, ingest's producer settings (rec/s; p99 {p99} ms)"),
+            fmt(a),
+            "—".into(),
+            "—".into(),
+            "acked_ceiling",
+        );
+    }
     let pipe = stat(r, "pipe", "in_per_s");
     if let Some(p) = &pipe {
         row(
@@ -166,13 +180,16 @@ pub fn render(r: &Results) -> String {
         _ => None,
     };
     if let Some(s) = stat(r, "ingest_closed", "throughput_rps") {
-        let (ratio, ok) = match ceiling_ingest {
+        let (mut ratio, ok) = match ceiling_ingest {
             Some(c) => (
                 format!("{:.2} × min(C1, C2) = {}", s.median / c, num(c)),
                 s.median >= 0.8 * c,
             ),
             None => ("—".into(), false),
         };
+        if let Some(a) = &acked {
+            let _ = write!(ratio, "; {:.2} × C2a", s.median / a.median);
+        }
         let p99 = stat(r, "ingest_closed", "p99_ms")
             .map(|s| num(s.median))
             .unwrap_or_default();

@@ -587,6 +587,45 @@ mod tests {
             Encoder::single_object(&schema).encode(&bad),
             Err(AvroError::Encode(_))
         ));
+        // Every field present and in order, one of the wrong type: the field writer refuses it.
+        let AvroValue::Record(mut fields) = record(Some(3)) else {
+            unreachable!()
+        };
+        fields[2].1 = AvroValue::String("yesterday".into());
+        assert!(matches!(
+            Encoder::single_object(&schema).encode(&AvroValue::Record(fields)),
+            Err(AvroError::Encode(_))
+        ));
+    }
+
+    #[test]
+    fn field_by_field_encoding_is_the_whole_record_encoding() {
+        let schema = record_schema();
+        let whole = |value: &AvroValue| {
+            let mut out = Vec::new();
+            GenericDatumWriter::builder(&schema)
+                .build()
+                .unwrap()
+                .write_value_ref(&mut out, value)
+                .unwrap();
+            out
+        };
+        let encoder = Encoder::single_object(&schema);
+        for value in [record(Some(3)), record(None), record(Some(-1 << 40))] {
+            let bytes = encoder.encode(&value).unwrap();
+            assert_eq!(&bytes[..10], encoder.header());
+            assert_eq!(bytes[10..], whole(&value)[..]);
+        }
+        // Fields in another order than the schema's go through the whole-record writer.
+        let AvroValue::Record(mut fields) = record(Some(3)) else {
+            unreachable!()
+        };
+        fields.reverse();
+        let reordered = AvroValue::Record(fields);
+        assert_eq!(
+            encoder.encode(&reordered).unwrap()[10..],
+            whole(&record(Some(3)))[..]
+        );
     }
 
     #[test]
