@@ -17,7 +17,6 @@ pub struct ReplayCache {
 
 /// The signatures with when they were published, and the same in publication order, so that
 /// expired entries are dropped from the front in O(1) each instead of scanning the whole map.
-#[derive(Default)]
 struct Seen {
     by_signature: HashMap<[u8; 32], Instant>,
     order: VecDeque<([u8; 32], Instant)>,
@@ -34,10 +33,16 @@ impl ReplayCache {
     /// Remembers signatures for `window` (the accepted timestamp distance, both ways), at most
     /// `max_entries` of them.
     pub fn new(window: Duration, max_entries: usize) -> Self {
+        // Sized for `max_entries` up front: growing a map of 100k+ entries copies megabytes
+        // under the lock every request waits for, and each doubling was a step in ingest's RSS.
+        let seen = Seen {
+            by_signature: HashMap::with_capacity(max_entries),
+            order: VecDeque::with_capacity(max_entries),
+        };
         ReplayCache {
             window: window * 2,
             max_entries,
-            seen: Mutex::new(Seen::default()),
+            seen: Mutex::new(seen),
         }
     }
 
