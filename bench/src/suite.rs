@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -318,16 +318,7 @@ impl Suite {
             let log = proc.log.clone();
             let (status, rss) = proc.wait(Duration::from_secs(120))?;
             let broker_rss = broker.stop();
-            let text = std::fs::read_to_string(&log)?;
-            if !status.success() {
-                bail!("produce-acked failed ({status}): {}", tail(&text, 20));
-            }
-            let line = text
-                .lines()
-                .rev()
-                .find(|l| l.starts_with('{'))
-                .context("no JSON report")?;
-            let mut v: Value = serde_json::from_str(line)?;
+            let mut v = json_report("produce-acked", &log, status)?;
             v["rss_peak_mb"] = json!(rss.peak_mb);
             v["cpu_s"] = json!(rss.cpu_s);
             v["broker_cpu_s"] = json!(broker_rss.cpu_s);
@@ -581,20 +572,7 @@ impl Suite {
         let log = proc.log.clone();
         let (status, rss) = proc.wait(Duration::from_secs(900))?;
         let broker_rss = broker.stop();
-        let text = std::fs::read_to_string(&log)?;
-        if !status.success() {
-            bail!(
-                "{key} failed ({status}); log {}:\n{}",
-                log.display(),
-                tail(&text, 20)
-            );
-        }
-        let line = text
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .context("no JSON report")?;
-        let mut v: Value = serde_json::from_str(line)?;
+        let mut v = json_report(key, &log, status)?;
         v["rss_peak_mb"] = json!(rss.peak_mb);
         v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
         v["cpu_s"] = json!(rss.cpu_s);
@@ -855,6 +833,24 @@ fn sweep(suite: &mut Suite) -> anyhow::Result<()> {
     soft(suite.ingest_closed("sweep_ingest_linger0", &[], &["linger.ms=0"], 1));
     soft(suite.ingest_closed("sweep_ingest_linger5", &[], &["linger.ms=5"], 1));
     Ok(())
+}
+
+/// The JSON report a child printed last in its log, or why there is none.
+fn json_report(key: &str, log: &Path, status: ExitStatus) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(log)?;
+    if !status.success() {
+        bail!(
+            "{key} failed ({status}); log {}:\n{}",
+            log.display(),
+            tail(&text, 20)
+        );
+    }
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("no JSON report")?;
+    Ok(serde_json::from_str(line)?)
 }
 
 /// Re-renders the table from a results file.

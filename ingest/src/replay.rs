@@ -33,10 +33,13 @@ impl ReplayCache {
     /// Remembers signatures for `window` (the accepted timestamp distance, both ways), at most
     /// `max_entries` of them.
     pub fn new(window: Duration, max_entries: usize) -> Self {
-        // Sized for `max_entries` up front: growing a map of 100k+ entries copies megabytes
-        // under the lock every request waits for, and each doubling was a step in ingest's RSS.
+        // Sized up front: growing a map of 100k+ entries copies megabytes under the lock every
+        // request waits for, and each doubling was a step in ingest's RSS. Twice `max_entries`
+        // for the map: at the cap every insert follows a removal, and hashbrown reclaims the
+        // removed slots in place only while the live entries fill at most half its capacity;
+        // sized for `max_entries` alone it grew once more, mid-run (BENCHMARKS.md).
         let seen = Seen {
-            by_signature: HashMap::with_capacity(max_entries),
+            by_signature: HashMap::with_capacity(max_entries.saturating_mul(2)),
             order: VecDeque::with_capacity(max_entries),
         };
         ReplayCache {
