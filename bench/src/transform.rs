@@ -49,7 +49,9 @@ pub fn run(sources: &Path, records: usize, repeat: usize) -> anyhow::Result<Tran
             .map(|(_, v)| v.clone())
     };
     use zoomstream_schemas::raw::headers as h;
-    let msgs: Vec<(Vec<u8>, Option<String>, Option<String>, Option<String>)> = backlog
+    // (body, app, event id, received at): the parts of a raw record the router reads.
+    type Parts = (Vec<u8>, Option<String>, Option<String>, Option<String>);
+    let msgs: Vec<Parts> = backlog
         .iter()
         .map(|r| {
             (

@@ -338,7 +338,7 @@ impl Broker {
             .args([
                 "broker",
                 "--storage-engine",
-                &storage,
+                storage,
                 "--cluster-id",
                 "zoomstream-test",
             ])

@@ -418,7 +418,9 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         let unknown =
             br#"{"event":"phone.callee_ringing","event_ts":1,"payload":{"account_id":"a"}}"#
                 .to_vec();
-        let poison: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+        // (expected dead-letter reason, raw value, raw headers)
+        type Poison<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>);
+        let poison: Vec<Poison> = vec![
             (
                 "not_json",
                 b"\xff\xfe not json".to_vec(),
