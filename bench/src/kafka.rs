@@ -40,6 +40,43 @@ pub fn client(brokers: &str, settings: &[(&str, &str)]) -> ClientConfig {
     c
 }
 
+/// The Kafka headers of a backlog record, as ingest writes them.
+fn raw_headers(r: &RawRecord) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+    for (k, v) in &r.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v.as_str()),
+        });
+    }
+    headers
+}
+
+/// Sends `rec`, waiting while the producer's queue is full (its own thread serves the
+/// delivery reports that empty it); any other error is returned.
+fn send_when_queued<K, P>(
+    producer: &ThreadedProducer<Acks>,
+    mut rec: BaseRecord<'_, K, P>,
+) -> Result<(), rdkafka::error::KafkaError>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                back,
+            )) => {
+                rec = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((err, _)) => return Err(err),
+        }
+    }
+}
+
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client(brokers, &[]).create()?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
@@ -110,34 +147,14 @@ pub fn produce(
     let started = Instant::now();
     let mut bytes = 0u64;
     for r in records {
-        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-        for (k, v) in &r.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v.as_str()),
-            });
-        }
         let mut rec = BaseRecord::<str, [u8]>::to(topic)
             .payload(&r.body)
-            .headers(headers);
+            .headers(raw_headers(r));
         if let Some(key) = &r.key {
             rec = rec.key(key.as_str());
         }
         bytes += r.body.len() as u64;
-        let mut rec = rec;
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                    back,
-                )) => {
-                    rec = back;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err((err, _)) => return Err(err).context("producing"),
-            }
-        }
+        send_when_queued(&producer, rec).context("producing")?;
     }
     producer.flush(Duration::from_secs(120))?;
     let ctx = producer.context();
@@ -269,19 +286,7 @@ pub fn pipe(
         if let Some(h) = msg.headers() {
             rec = rec.headers(h.detach());
         }
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
-                    back,
-                )) => {
-                    rec = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((err, _)) => return Err(err).context("pipe produce"),
-            }
-        }
+        send_when_queued(&producer, rec).context("pipe produce")?;
         consumed += 1;
         if let Some(batch) = transactional {
             if in_batch >= batch || opened.elapsed() >= TXN_MAX_AGE {
@@ -539,20 +544,13 @@ pub async fn produce_acked(
         );
         let topic = topic.to_owned();
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+            let mut hist = crate::load::new_histogram();
             while Instant::now() < end {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let r = &records[i % records.len()];
-                let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-                for (k, v) in &r.headers {
-                    headers = headers.insert(Header {
-                        key: k,
-                        value: Some(v.as_str()),
-                    });
-                }
                 let mut rec = FutureRecord::<str, [u8]>::to(&topic)
                     .payload(&r.body)
-                    .headers(headers);
+                    .headers(raw_headers(r));
                 if let Some(key) = &r.key {
                     rec = rec.key(key.as_str());
                 }
@@ -572,24 +570,16 @@ pub async fn produce_acked(
             hist
         }));
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+    let mut hist = crate::load::new_histogram();
     for task in tasks {
         hist.add(task.await.context("sender panicked")?)?;
     }
-    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
-    Ok(crate::load::LoadReport {
-        mode: "closed".into(),
+    Ok(crate::load::report(
+        None,
         connections,
-        target_rps: None,
-        seconds: duration,
-        ok: hist.len(),
-        errors: errors.load(Ordering::Relaxed),
-        unsent: 0,
-        throughput_rps: hist.len() as f64 / duration,
-        p50_ms: q(0.50),
-        p90_ms: q(0.90),
-        p99_ms: q(0.99),
-        p999_ms: q(0.999),
-        max_ms: hist.max() as f64 / 1000.0,
-    })
+        duration,
+        &hist,
+        errors.load(Ordering::Relaxed),
+        0,
+    ))
 }

@@ -64,7 +64,7 @@ pub struct LoadReport {
     pub max_ms: f64,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     // Microseconds, 1 µs .. 120 s, 3 significant digits.
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")
 }
@@ -268,25 +268,45 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadReport> {
         }
         shared.unsent.store(unsent, Ordering::Relaxed);
     }
-    let seconds = measured.as_secs_f64();
+    Ok(report(
+        args.rate,
+        args.connections,
+        measured.as_secs_f64(),
+        &hist,
+        shared.errors.load(Ordering::Relaxed),
+        shared.unsent.load(Ordering::Relaxed),
+    ))
+}
+
+/// The report of a run from its latency histogram (µs; unsent requests included, as above).
+/// `rate`: the open loop's target; `None` for a closed loop.
+pub fn report(
+    rate: Option<f64>,
+    connections: usize,
+    seconds: f64,
+    hist: &Histogram<u64>,
+    errors: u64,
+    unsent: u64,
+) -> LoadReport {
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
-    Ok(LoadReport {
-        mode: if interval.is_some() {
+    let ok = hist.len() - unsent;
+    LoadReport {
+        mode: if rate.is_some() {
             "open".into()
         } else {
             "closed".into()
         },
-        connections: args.connections,
-        target_rps: args.rate,
+        connections,
+        target_rps: rate,
         seconds,
-        ok: hist.len() - shared.unsent.load(Ordering::Relaxed),
-        errors: shared.errors.load(Ordering::Relaxed),
-        unsent: shared.unsent.load(Ordering::Relaxed),
-        throughput_rps: (hist.len() - shared.unsent.load(Ordering::Relaxed)) as f64 / seconds,
+        ok,
+        errors,
+        unsent,
+        throughput_rps: ok as f64 / seconds,
         p50_ms: q(0.50),
         p90_ms: q(0.90),
         p99_ms: q(0.99),
         p999_ms: q(0.999),
         max_ms: hist.max() as f64 / 1000.0,
-    })
+    }
 }
