@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use zoomstream_processors::route::{Output, RawMessage, Route, Router};
-use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue::UserIdentity;
 
 #[derive(Debug, Serialize)]
@@ -25,14 +24,7 @@ pub fn router(sources: &Path) -> anyhow::Result<Router> {
     let file = zoomstream_schemas::sources::load(sources)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("loading sources")?;
-    let routes = file
-        .sources
-        .into_iter()
-        .map(|source| Route {
-            encoder: Encoder::single_object(&source.schema),
-            source,
-        })
-        .collect();
+    let routes = file.sources.into_iter().map(Route::single_object).collect();
     Ok(Router {
         routes,
         me: UserIdentity::default(),

@@ -43,6 +43,16 @@ pub struct Route {
     pub encoder: Encoder,
 }
 
+impl Route {
+    /// A route whose records are in Avro single-object encoding (no schema registry).
+    pub fn single_object(source: Source) -> Route {
+        Route {
+            encoder: Encoder::single_object(&source.schema),
+            source,
+        }
+    }
+}
+
 /// What one raw record becomes.
 pub enum Output<'r> {
     Record {
@@ -175,14 +185,7 @@ schema = "meeting.avsc"
     fn router() -> Router {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
         let file = sources::parse(SOURCES, &dir).expect("valid sources");
-        let routes = file
-            .sources
-            .into_iter()
-            .map(|source| Route {
-                encoder: Encoder::single_object(&source.schema),
-                source,
-            })
-            .collect();
+        let routes = file.sources.into_iter().map(Route::single_object).collect();
         Router {
             routes,
             me: UserIdentity::default(),

@@ -7,7 +7,6 @@ use std::sync::LazyLock;
 
 use proptest::prelude::*;
 use zoomstream_processors::route::{Output, RawMessage, Route, Router};
-use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
 
@@ -17,10 +16,7 @@ static ROUTER: LazyLock<Router> = LazyLock::new(|| {
         .expect("the shipped sources load")
         .sources
         .into_iter()
-        .map(|source| Route {
-            encoder: Encoder::single_object(&source.schema),
-            source,
-        })
+        .map(Route::single_object)
         .collect();
     Router {
         routes,
