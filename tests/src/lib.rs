@@ -153,18 +153,7 @@ impl IngestApp {
 
     /// Waits until /readyz says the broker is reachable and the raw topic exists.
     pub async fn wait_ready(&self, client: &reqwest::Client) {
-        wait_for(
-            "ingest /readyz to answer 200",
-            Duration::from_secs(30),
-            || async {
-                client
-                    .get(self.url("/readyz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            },
-        )
-        .await;
+        wait_ingest_ready(client, &self.url("/readyz")).await;
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -676,6 +665,27 @@ pub fn decode(record: &Record, schema: &apache_avro::Schema) -> serde_json::Valu
     zoomstream_schemas::avro::to_json(&value)
 }
 
+/// Waits until an ingest's `/readyz` (at `readyz_url`) answers 200.
+pub async fn wait_ingest_ready(client: &reqwest::Client, readyz_url: &str) {
+    wait_for(
+        "ingest /readyz to answer 200",
+        Duration::from_secs(30),
+        || async {
+            client
+                .get(readyz_url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+}
+
+/// The body of a GET of `url` (e.g. a `/metrics` page), as text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Reads a counter or gauge from a Prometheus text page (0 when absent).
 pub fn metric(page: &str, name_with_labels: &str) -> f64 {
     page.lines()
@@ -826,6 +836,11 @@ impl IngestProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Waits until /readyz says the broker is reachable and the raw topic exists.
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        wait_ingest_ready(client, &self.url("/readyz")).await;
     }
 
     pub fn log_text(&self) -> String {

@@ -556,14 +556,7 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    wait_for("ingest ready", Duration::from_secs(30), || async {
-        client
-            .get(ingest.url("/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    ingest.wait_ready(&client).await;
 
     // Originals, each replayed twice inside the window: published once, answered 200 thrice.
     let mut originals = Vec::new();
@@ -682,14 +675,7 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
         "only the originals and the sentinel were published"
     );
 
-    let page = client
-        .get(ingest.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&client, &ingest.url("/metrics")).await;
     assert_eq!(
         metric(
             &page,

@@ -368,14 +368,7 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
     let wrong_method = client.get(&url).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
 
-    let metrics = client
-        .get(ingest.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&client, &ingest.url("/metrics")).await;
     assert!(
         metrics
             .contains(r#"zoomstream_ingest_requests_total{app="zoom",outcome="unauthorized"} 7"#),

@@ -104,6 +104,18 @@ fn distribution(tally: &Tally) -> HashMap<u16, usize> {
     counts
 }
 
+/// Reads the raw topic until every accepted request id is on it (the test's promise), for at
+/// most 60 s; the records read.
+fn read_until_all_found(brokers: &str, topic: &str, accepted: &HashSet<String>) -> Vec<Record> {
+    read_topic_until(brokers, topic, Duration::from_secs(60), |records| {
+        let found: HashSet<String> = records
+            .iter()
+            .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
+            .collect();
+        accepted.is_subset(&found)
+    })
+}
+
 async fn ready(client: &reqwest::Client, url: &str) -> u16 {
     client
         .get(url)
@@ -206,18 +218,7 @@ async fn every_webhook_answered_200_survives_broker_stops_and_a_crash_restart() 
 
     let (accepted, refused, slowest) = summary(&tally);
     assert!(refused > 0, "the outages were felt");
-    let records = read_topic_until(
-        &broker.address(),
-        &topic,
-        Duration::from_secs(60),
-        |records| {
-            let found: HashSet<String> = records
-                .iter()
-                .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
-                .collect();
-            accepted.is_subset(&found)
-        },
-    );
+    let records = read_until_all_found(&broker.address(), &topic, &accepted);
     eprintln!(
         "outage: {} requests, {} acknowledged (all {} found in Kafka, {} records there), {refused} answered 503, slowest answer {slowest:?}",
         accepted.len() + refused,
@@ -242,10 +243,7 @@ async fn overload_is_shed_with_503_within_the_deadline_and_bounded_memory() {
         ("RUST_LOG", "warn".into()),
     ]);
     let client = reqwest::Client::new();
-    wait_for("ingest ready", Duration::from_secs(30), || async {
-        ready(&client, &ingest.url("/readyz")).await == 200
-    })
-    .await;
+    ingest.wait_ready(&client).await;
     let idle_rss = ingest.peak_rss_kib();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -283,14 +281,7 @@ async fn overload_is_shed_with_503_within_the_deadline_and_bounded_memory() {
         200,
         "still alive"
     );
-    let page = client
-        .get(ingest.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&client, &ingest.url("/metrics")).await;
     assert!(
         metric(
             &page,
@@ -298,13 +289,7 @@ async fn overload_is_shed_with_503_within_the_deadline_and_bounded_memory() {
         ) > 0.0
     );
 
-    read_topic_until(&brokers, &topic, Duration::from_secs(60), |records| {
-        let found: HashSet<String> = records
-            .iter()
-            .filter_map(|r| r.header(headers::ZM_REQUEST_ID))
-            .collect();
-        accepted.is_subset(&found)
-    });
+    read_until_all_found(&brokers, &topic, &accepted);
     eprintln!(
         "overload: {} requests on 256 connections against 4 in-flight slots: {} accepted (all in Kafka), {refused} shed with 503, slowest answer {slowest:?}, peak RSS {} KiB (idle {idle_rss} KiB)",
         accepted.len() + refused,

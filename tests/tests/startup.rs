@@ -137,14 +137,7 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
         ("ZOOMSTREAM_PUBLISH_TIMEOUT_MS", "2500".into()),
     ]);
     let client = reqwest::Client::new();
-    wait_for("ingest ready", Duration::from_secs(30), || async {
-        client
-            .get(ingest.url("/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    ingest.wait_ready(&client).await;
 
     // The broker pauses, so the webhook waits in flight for its acknowledgement.
     broker.signal("STOP");
@@ -163,14 +156,7 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
         "the webhook to be in flight",
         Duration::from_secs(10),
         || async {
-            let page = client
-                .get(ingest.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = get_text(&client, &ingest.url("/metrics")).await;
             metric(&page, "zoomstream_ingest_in_flight_requests") == 1.0
         },
     )
