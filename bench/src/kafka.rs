@@ -364,7 +364,6 @@ impl E2e {
                 ("auto.offset.reset", "earliest"),
                 ("enable.auto.commit", "false"),
                 ("isolation.level", "read_committed"),
-                ("fetch.wait.max.ms", "20"),
             ],
         )
         .create()?;

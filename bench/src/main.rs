@@ -5,7 +5,7 @@
 //! - `http-noop`: the HTTP ceiling server (axum, handler reads the body and answers);
 //! - `produce`: the broker ceiling (raw rdkafka producer, the raw topic's records);
 //! - `pipe`: the pipe ceiling (raw consume→produce, no transform);
-//! - `suite`: all of it, against fresh nisshi brokers, with the real service binaries as child
+//! - `suite`: all of it, against a fresh Apache Kafka per scenario, with the real service binaries as child
 //!   processes, writing target/bench/results.json and target/bench/table.md;
 //! - `table`: re-render the table from a results file.
 

@@ -1,4 +1,4 @@
-//! Child processes: the nisshi broker (fresh per scenario), the real service binaries and the
+//! Child processes: the Kafka broker (fresh per scenario), the real service binaries and the
 //! Python peers, each with its memory sampled from /proc/PID/status (VmRSS, VmHWM).
 
 use std::fs::File;
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use zoomstream_tests::broker::KafkaCluster;
 
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -239,35 +240,38 @@ impl Drop for Proc {
     }
 }
 
-/// A fresh nisshi broker with memory storage on a free port.
+/// A fresh one-node Apache Kafka (the test kit's), its data and log under the run's log folder.
 pub struct Broker {
-    pub proc: Proc,
+    cluster: KafkaCluster,
     pub addr: String,
+    name: String,
 }
 
 impl Broker {
-    pub fn start(nisshi: &Path, log_dir: &Path, name: &str) -> anyhow::Result<Broker> {
-        let port = free_port()?;
-        let url = format!("tcp://127.0.0.1:{port}");
-        let mut cmd = Command::new(nisshi);
-        cmd.args([
-            "broker",
-            "--storage-engine",
-            "memory://bench/",
-            "--cluster-id",
-            "zoomstream-bench",
-        ])
-        .args(["--listener-url", &url, "--advertised-listener-url", &url]);
-        let proc = Proc::spawn(name, cmd, log_dir)?;
-        wait_for_port(port, Duration::from_secs(30))?;
+    pub fn start(log_dir: &Path, name: &str) -> anyhow::Result<Broker> {
+        let dir = log_dir.join(name);
+        // A rerun of a scenario starts from nothing.
+        let _ = std::fs::remove_dir_all(&dir);
+        let cluster = KafkaCluster::start_in(1, dir);
+        let addr = cluster.bootstrap();
         Ok(Broker {
-            proc,
-            addr: format!("127.0.0.1:{port}"),
+            cluster,
+            addr,
+            name: name.to_owned(),
         })
     }
 
+    /// Stops the broker; its peak memory and CPU seconds.
     pub fn stop(self) -> RssReport {
-        self.proc.stop(Duration::from_secs(3))
+        let pid = self.cluster.node(1).pid().expect("the broker runs");
+        let report = RssReport {
+            name: self.name,
+            peak_mb: rss_mb(pid).map_or(0.0, |(_, hwm)| hwm),
+            series: Vec::new(),
+            cpu_s: cpu_seconds(pid),
+        };
+        drop(self.cluster);
+        report
     }
 }
 

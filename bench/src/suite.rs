@@ -28,9 +28,10 @@ pub const E2E_TOPICS: &[&str] = &[
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteArgs {
-    /// The nisshi binary [default: ~/.local/nisshi/bin/nisshi].
-    #[arg(long)]
-    pub nisshi: Option<PathBuf>,
+    /// The Apache Kafka install (scripts/install-kafka prints it) every scenario starts a fresh
+    /// one-node broker from.
+    #[arg(long, env = "ZOOMSTREAM_KAFKA_HOME")]
+    pub kafka_home: PathBuf,
     /// Where the release binaries are.
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
@@ -89,11 +90,9 @@ pub struct SuiteArgs {
     /// The `variant` scenario's number of processor processes.
     #[arg(long, default_value_t = 1)]
     pub variant_processes: usize,
-    /// librdkafka settings for every processor (`--kafka-option`). The default is the setting
-    /// recommended on nisshi, which holds every fetch for `fetch.wait.max.ms` (500 ms by
-    /// default) when no data is there at the request, where Kafka answers as data arrives; it
-    /// changes the end-to-end latency only, not the drains (data is always there).
-    #[arg(long = "processor-option", default_value = "fetch.wait.max.ms=10")]
+    /// librdkafka settings for every processor (`--kafka-option`), e.g. to try a fetch or
+    /// batch setting.
+    #[arg(long = "processor-option")]
     pub processor_options: Vec<String>,
     /// Another ingest binary for every scenario (e.g. a patched local copy).
     #[arg(long)]
@@ -105,7 +104,6 @@ pub struct SuiteArgs {
 
 struct Suite {
     args: SuiteArgs,
-    nisshi: PathBuf,
     logs: PathBuf,
     rt: tokio::runtime::Runtime,
     backlog: Vec<RawRecord>,
@@ -160,7 +158,7 @@ impl Suite {
     }
 
     fn broker(&self, name: &str) -> anyhow::Result<Broker> {
-        Broker::start(&self.nisshi, &self.logs, name)
+        Broker::start(&self.logs, name)
     }
 
     fn load(
@@ -263,7 +261,7 @@ impl Suite {
     /// A fresh broker with the raw topic holding the backlog; records the fill as a broker-ceiling
     /// sample.
     fn filled_broker(&mut self, name: &str) -> anyhow::Result<(Broker, u64)> {
-        let broker = self.broker(&format!("nisshi-{name}"))?;
+        let broker = self.broker(&format!("kafka-{name}"))?;
         self.rt
             .block_on(kafka::create_topic(&broker.addr, RAW_TOPIC, 12))?;
         let fill = kafka::produce(&broker.addr, RAW_TOPIC, &self.backlog, &[])?;
@@ -307,7 +305,7 @@ impl Suite {
     /// C2a: the acknowledged-producer ceiling, a child process on a fresh broker.
     fn acked_ceiling(&mut self) -> anyhow::Result<()> {
         for _ in 0..self.args.runs {
-            let broker = self.broker("nisshi-acked")?;
+            let broker = self.broker("kafka-acked")?;
             let load_avg = loadavg();
             let mut cmd = Command::new(std::env::current_exe()?);
             cmd.args(["produce-acked", "--brokers", &broker.addr])
@@ -336,7 +334,7 @@ impl Suite {
         runs: usize,
     ) -> anyhow::Result<()> {
         for run in 0..runs {
-            let broker = self.broker("nisshi-ingest")?;
+            let broker = self.broker("kafka-ingest")?;
             let load_avg = loadavg();
             let (ingest, url) = self.ingest(&broker, "ingest", env, options)?;
             let report = self.load(&url, None, self.args.duration, 200 + run as u64)?;
@@ -379,7 +377,7 @@ impl Suite {
         env: &[(&str, &str)],
         run: usize,
     ) -> anyhow::Result<()> {
-        let broker = self.broker("nisshi-open")?;
+        let broker = self.broker("kafka-open")?;
         let load_avg = loadavg();
         let (ingest, url) = self.ingest(&broker, &format!("ingest-{key}"), &[], &[])?;
         let group = format!("bench-{key}-{run}");
@@ -409,7 +407,7 @@ impl Suite {
                 from_ms.clone(),
             )?);
             processor = Some((proc, metrics));
-            // Both groups join (about 3 s on nisshi with session.timeout.ms=6000).
+            // Both groups join before the measured load starts.
             std::thread::sleep(Duration::from_secs(5));
         }
         from_ms.store(
@@ -643,11 +641,8 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
-    let nisshi = match &args.nisshi {
-        Some(p) => p.clone(),
-        None => PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".local/nisshi/bin/nisshi"),
-    };
+    // The test kit's broker starter reads the install from the environment.
+    std::env::set_var("ZOOMSTREAM_KAFKA_HOME", &args.kafka_home);
     std::fs::create_dir_all(&args.out)?;
     let logs = args.out.join("logs");
     let sources = std::fs::canonicalize(&args.sources)
@@ -658,7 +653,6 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let needs_backlog = ["pipe", "processor", "python", "quix", "sweep", "variant"];
     let mut suite = Suite {
         args,
-        nisshi,
         logs,
         rt,
         backlog: Vec::new(),

@@ -1,7 +1,6 @@
 //! Writing verified webhooks to the raw topic, durably: acks=all, idempotent producer, and the
 //! caller hears success only from the broker's acknowledgement.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -65,15 +64,10 @@ impl PublishError {
     }
 }
 
-/// Broker rejections in a row after which the producer is replaced.
-const REJECTIONS_BEFORE_REPLACING: u32 = 3;
-
 pub struct RawPublisher {
-    /// Replaced when librdkafka reports a fatal error (e.g. the idempotent producer fenced
-    /// after timed-out records): a producer in that state never sends again.
+    /// Replaced when librdkafka reports a fatal error (an idempotence guarantee it can no
+    /// longer keep): a producer in that state never sends again.
     producer: RwLock<FutureProducer>,
-    /// Broker rejections in a row; reset by any acknowledged record.
-    rejections: AtomicU32,
     config: ClientConfig,
     topic: String,
     timeout: Duration,
@@ -101,7 +95,6 @@ impl RawPublisher {
         let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
         Ok(RawPublisher {
             producer: RwLock::new(producer),
-            rejections: AtomicU32::new(0),
             config,
             topic,
             timeout,
@@ -116,29 +109,11 @@ impl RawPublisher {
             .clone()
     }
 
-    /// Replaces `failed` with a new producer if it cannot send again: librdkafka declared a
-    /// fatal error, the broker fenced its producer id, or the broker rejected the last
-    /// [`REJECTIONS_BEFORE_REPLACING`] records in a row. Both were seen on nisshi after records
-    /// timed out during an outage and the producer bumped its epoch: memory storage fenced every
-    /// later record, sqlite storage failed them with UNKNOWN_SERVER_ERROR; a new producer id
-    /// works at once. Concurrent requests that saw the same failure replace it once.
-    fn recover_if_broken(&self, failed: &FutureProducer, err: &PublishError) {
-        let fenced = matches!(
-            err,
-            PublishError::Kafka(KafkaError::MessageProduction(
-                RDKafkaErrorCode::ProducerFenced
-                    | RDKafkaErrorCode::InvalidProducerEpoch
-                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
-                    | RDKafkaErrorCode::UnknownProducerId
-            ))
-        );
-        let rejected = matches!(err, PublishError::Kafka(_))
-            && self.rejections.fetch_add(1, Ordering::SeqCst) + 1 >= REJECTIONS_BEFORE_REPLACING;
-        let Some((code, reason)) = failed
-            .client()
-            .fatal_error()
-            .or_else(|| (fenced || rejected).then(|| (RDKafkaErrorCode::Fail, err.to_string())))
-        else {
+    /// Replaces `failed` with a new producer once librdkafka declared it fatally broken, so
+    /// ingest recovers without a restart. Concurrent requests that saw the same failure
+    /// replace it once.
+    fn recover_if_broken(&self, failed: &FutureProducer) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
             return;
         };
         let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
@@ -151,10 +126,7 @@ impl RawPublisher {
             .with_label_values(&["fatal"])
             .inc();
         match self.config.create::<FutureProducer>() {
-            Ok(fresh) => {
-                *current = fresh;
-                self.rejections.store(0, Ordering::SeqCst);
-            }
+            Ok(fresh) => *current = fresh,
             Err(err) => {
                 tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure")
             }
@@ -227,15 +199,12 @@ impl RawPublisher {
         self.metrics
             .publish_seconds
             .observe(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(_) => self.rejections.store(0, Ordering::SeqCst),
-            Err(err) => {
-                self.metrics
-                    .kafka_errors
-                    .with_label_values(&[err.kind()])
-                    .inc();
-                self.recover_if_broken(&producer, err);
-            }
+        if let Err(err) = &result {
+            self.metrics
+                .kafka_errors
+                .with_label_values(&[err.kind()])
+                .inc();
+            self.recover_if_broken(&producer);
         }
         result
     }

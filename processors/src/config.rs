@@ -60,8 +60,17 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_DELIVERY", value_enum, default_value_t = Delivery::ExactlyOnce)]
     pub delivery: Delivery,
 
+    /// Stable identity of this replica (e.g. `processor-1`), unique among running processors
+    /// of the group. Makes it a static group member (`group.instance.id`): restarted under the
+    /// same id it gets its partitions back at once, without a rebalance; stopped, its
+    /// partitions wait up to the session timeout before moving. Also the default for the
+    /// transactional id (`<group>-<instance id>`).
+    #[arg(long, env = "ZOOMSTREAM_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
     /// Transactional id of this process (exactly-once). Must differ between running processes;
-    /// defaults to one derived from the group, host and process id.
+    /// defaults to `<group>-<instance id>`, else to one derived from the group, host and
+    /// process id. When set without an instance id, it is the static member id too.
     #[arg(long, env = "ZOOMSTREAM_TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
 
@@ -124,10 +133,22 @@ impl Config {
 
     /// The transactional id for this process.
     pub fn transactional_id(&self) -> String {
-        self.transactional_id.clone().unwrap_or_else(|| {
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-            format!("{}-{}-{}", self.group_id, host, std::process::id())
-        })
+        if let Some(id) = &self.transactional_id {
+            return id.clone();
+        }
+        if let Some(instance) = &self.instance_id {
+            return format!("{}-{instance}", self.effective_group_id());
+        }
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        format!("{}-{}-{}", self.group_id, host, std::process::id())
+    }
+
+    /// The static group member id (`group.instance.id`): set only for a replica with a stable
+    /// identity, since two live members with one id fence each other.
+    pub fn group_instance_id(&self) -> Option<String> {
+        self.instance_id
+            .clone()
+            .or_else(|| self.transactional_id.clone())
     }
 
     /// The consumer group: a backfill reads under a group of its own, from the beginning.

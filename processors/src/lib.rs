@@ -205,30 +205,35 @@ fn pipeline(
         config.raw_topic.clone(),
         metrics,
     ));
+    let instance_id = config.group_instance_id();
+    let mut consumer_settings = vec![
+        ("group.id", group_id.as_str()),
+        ("client.id", "zoomstream-processor"),
+        ("partition.assignment.strategy", "cooperative-sticky"),
+        ("auto.offset.reset", "earliest"),
+        // Offsets are stored only once every output of a record is acknowledged.
+        ("enable.auto.offset.store", "false"),
+        (
+            "enable.auto.commit",
+            if config.delivery == Delivery::AtLeastOnce {
+                "true"
+            } else {
+                "false"
+            },
+        ),
+        ("isolation.level", "read_committed"),
+        (
+            "enable.partition.eof",
+            if backfill { "true" } else { "false" },
+        ),
+        ("statistics.interval.ms", "5000"),
+    ];
+    if let Some(id) = &instance_id {
+        consumer_settings.push(("group.instance.id", id));
+    }
     let consumer: BaseConsumer<PipelineContext> = config
         .kafka
-        .client_config(&[
-            ("group.id", &group_id),
-            ("client.id", "zoomstream-processor"),
-            ("partition.assignment.strategy", "cooperative-sticky"),
-            ("auto.offset.reset", "earliest"),
-            // Offsets are stored only once every output of a record is acknowledged.
-            ("enable.auto.offset.store", "false"),
-            (
-                "enable.auto.commit",
-                if config.delivery == Delivery::AtLeastOnce {
-                    "true"
-                } else {
-                    "false"
-                },
-            ),
-            ("isolation.level", "read_committed"),
-            (
-                "enable.partition.eof",
-                if backfill { "true" } else { "false" },
-            ),
-            ("statistics.interval.ms", "5000"),
-        ])
+        .client_config(&consumer_settings)
         .create_with_context(PipelineContext {
             shared: shared.clone(),
         })

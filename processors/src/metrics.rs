@@ -18,8 +18,8 @@ pub struct ProcessorMetrics {
     pub commit_seconds: Histogram,
     /// Batches committed / aborted and rewound.
     pub batches: IntCounterVec,
-    /// Records between the group's position and the end of the raw topic, from librdkafka's
-    /// statistics (on Apache Kafka; nisshi's watermarks count batches, so it is off there).
+    /// Records between the group's committed offsets and the end of the raw topic, over the
+    /// partitions this process owns (updated with librdkafka's statistics, every 5 s).
     pub consumer_lag: IntGauge,
 }
 
@@ -79,7 +79,7 @@ impl ProcessorMetrics {
                 &registry,
                 IntGauge::new(
                     "zoomstream_processor_consumer_lag_records",
-                    "Consumer lag on the raw topic.",
+                    "Raw records past the group's committed offsets on this process's partitions.",
                 )
                 .expect("valid metric"),
             ),

@@ -6,7 +6,7 @@
 //! commit fails, the batch is aborted and the consumer rewinds to its first record, so nothing
 //! is skipped. Partitions being revoked in a rebalance get their open batch committed first.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,14 +47,10 @@ pub struct FatalError {
     source: KafkaError,
 }
 
-/// Counts failed deliveries, so an at-least-once batch knows whether all its outputs landed,
-/// and notes when the producer can never deliver again.
+/// Counts failed deliveries, so an at-least-once batch knows whether all its outputs landed.
 #[derive(Default)]
 pub struct ProduceContext {
     failures: AtomicU64,
-    /// The broker fenced this producer's id (seen on nisshi after an outage): every later
-    /// record fails the same way, so retrying the batch would spin forever.
-    fenced: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for ProduceContext {}
@@ -65,17 +61,6 @@ impl ProducerContext for ProduceContext {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((err, msg)) = result {
             self.failures.fetch_add(1, Ordering::SeqCst);
-            if matches!(
-                err.rdkafka_error_code(),
-                Some(
-                    RDKafkaErrorCode::ProducerFenced
-                        | RDKafkaErrorCode::InvalidProducerEpoch
-                        | RDKafkaErrorCode::OutOfOrderSequenceNumber
-                        | RDKafkaErrorCode::UnknownProducerId
-                )
-            ) {
-                self.fenced.store(true, Ordering::SeqCst);
-            }
             tracing::warn!(error = %err, topic = msg.topic(), "output not delivered; the batch will be retried");
         }
     }
@@ -98,6 +83,8 @@ pub struct Shared {
     pub raw_topic: String,
     pub metrics: ProcessorMetrics,
     batch: Mutex<Batch>,
+    /// partition → next offset this process committed (for the lag metric).
+    committed: Mutex<HashMap<i32, i64>>,
 }
 
 pub struct PipelineContext {
@@ -105,12 +92,29 @@ pub struct PipelineContext {
 }
 
 impl ClientContext for PipelineContext {
+    /// Lag = end offset (the last stable offset: readers are read_committed) minus the group's
+    /// committed offset, over the partitions this process owns. librdkafka's own
+    /// `consumer_lag` misses offsets committed through a transaction (exactly-once), so the
+    /// offsets this process committed itself count too.
     fn stats(&self, statistics: Statistics) {
-        let lag: i64 = statistics
-            .topics
-            .get(&self.shared.raw_topic)
-            .map(|t| t.partitions.values().map(|p| p.consumer_lag.max(0)).sum())
-            .unwrap_or(0);
+        let Some(topic) = statistics.topics.get(&self.shared.raw_topic) else {
+            return;
+        };
+        let committed = self.shared.committed_lock();
+        let lag: i64 = topic
+            .partitions
+            .values()
+            .filter(|p| p.partition >= 0 && p.desired && p.ls_offset >= 0)
+            .map(|p| {
+                let ours = committed.get(&p.partition).copied().unwrap_or(-1);
+                let at = match p.committed_offset.max(ours) {
+                    // Nothing committed yet: the group starts at the beginning.
+                    at if at < 0 => p.lo_offset.max(0),
+                    at => at,
+                };
+                (p.ls_offset - at).max(0)
+            })
+            .sum();
         self.shared.metrics.consumer_lag.set(lag);
     }
 }
@@ -149,12 +153,17 @@ impl Shared {
             raw_topic,
             metrics,
             batch: Mutex::new(Batch::default()),
+            committed: Mutex::new(HashMap::new()),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Batch> {
         // A panic while holding the lock ends the loop anyway; the state itself stays usable.
         self.batch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn committed_lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, i64>> {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn open_batch(&self) -> Result<(), FatalError> {
@@ -223,6 +232,11 @@ impl Shared {
             .observe(started.elapsed().as_secs_f64());
         let outcome = match result {
             Ok(()) => {
+                let mut committed = self.committed_lock();
+                for (&partition, &(_, next)) in &batch.offsets {
+                    committed.insert(partition, next);
+                }
+                drop(committed);
                 tracing::debug!(
                     records = batch.records,
                     partitions = batch.offsets.len(),
@@ -273,10 +287,10 @@ impl Shared {
         outcome
     }
 
-    /// librdkafka declared a fatal error, or the broker fenced the producer.
+    /// librdkafka declared a fatal error (fenced by a newer instance or by the transaction
+    /// coordinator, or an idempotence guarantee lost): retrying the batch would fail forever.
     fn producer_unusable(&self) -> bool {
         self.producer.client().fatal_error().is_some()
-            || self.producer.context().fenced.load(Ordering::SeqCst)
     }
 
     fn commit_transaction<C: ConsumerContext>(

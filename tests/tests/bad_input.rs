@@ -695,7 +695,7 @@ async fn the_bad_input_corpus_is_rejected_and_publishes_nothing() {
         !log.contains(ZOOM_SECRET) && !log.contains(ADMIN_SECRET),
         "a secret reached the log"
     );
-    eprintln!(
+    figures!(
         "bad-input corpus: {} requests + {slow_cases} slow bodies + 20 replays rejected or deduplicated; {} log lines checked for secrets",
         cases.len(),
         log.lines().count()

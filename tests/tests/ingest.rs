@@ -385,9 +385,9 @@ async fn rejected_requests_get_their_status_and_publish_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_back() {
-    let broker = Broker::start_memory();
+    let broker = KafkaCluster::single();
     let topic = unique("raw");
-    let mut config = config(&broker.address(), &topic);
+    let mut config = config(&broker.bootstrap(), &topic);
     config.publish_timeout_ms = 1500;
     let ingest = IngestApp::start(config).await;
     let client = reqwest::Client::new();
@@ -404,7 +404,7 @@ async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_b
     .await;
     assert_eq!(warm.status(), 200);
 
-    broker.signal("STOP");
+    broker.signal(1, "STOP");
     let signed = sign(ZOOM_SECRET, &fixture("meeting.ended.json"));
     let started = Instant::now();
     let response = post_signed(&client, &url, &signed, "during-outage").await;
@@ -416,7 +416,7 @@ async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_b
     let ready = client.get(ingest.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503, "/readyz reflects the outage");
 
-    broker.signal("CONT");
+    broker.signal(1, "CONT");
     // Zoom's retry carries the same body, timestamp and signature.
     wait_for(
         "the retried webhook to be accepted",
@@ -432,7 +432,7 @@ async fn broker_outage_is_a_quick_503_and_the_same_request_succeeds_once_it_is_b
         },
     )
     .await;
-    let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(30), |r| {
+    let records = read_topic_until(&broker.bootstrap(), &topic, Duration::from_secs(30), |r| {
         r.iter()
             .any(|r| r.header(headers::ZM_REQUEST_ID).as_deref() == Some("after-outage"))
     });

@@ -127,11 +127,11 @@ fn the_processor_refuses_an_invalid_sources_file_naming_the_line_and_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
-    let broker = Broker::start_memory();
+    let broker = KafkaCluster::single();
     let topic = unique("raw");
-    create_topic(&broker.address(), &topic, 1).await;
+    create_topic(&broker.bootstrap(), &topic, 1).await;
     let mut ingest = IngestProcess::spawn(&[
-        ("ZOOMSTREAM_KAFKA_BROKERS", broker.address()),
+        ("ZOOMSTREAM_KAFKA_BROKERS", broker.bootstrap()),
         ("ZOOMSTREAM_RAW_TOPIC", topic.clone()),
         ("ZOOMSTREAM_ZOOM_SECRET_TOKEN", "graceful".into()),
         ("ZOOMSTREAM_PUBLISH_TIMEOUT_MS", "2500".into()),
@@ -140,7 +140,7 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
     ingest.wait_ready(&client).await;
 
     // The broker pauses, so the webhook waits in flight for its acknowledgement.
-    broker.signal("STOP");
+    broker.signal(1, "STOP");
     let url = ingest.url("/webhooks/zoom");
     let signed = sign("graceful", &fixture("meeting.ended.json"));
     let in_flight = tokio::spawn({
@@ -165,7 +165,7 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
         .args(["-TERM", &ingest.child.id().to_string()])
         .status()
         .unwrap();
-    broker.signal("CONT");
+    broker.signal(1, "CONT");
 
     assert_eq!(
         in_flight.await.unwrap(),
@@ -176,7 +176,7 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
         .await
         .unwrap();
     assert!(status.success(), "ingest exits 0 after draining: {status}");
-    let records = read_topic_until(&broker.address(), &topic, Duration::from_secs(30), |r| {
+    let records = read_topic_until(&broker.bootstrap(), &topic, Duration::from_secs(30), |r| {
         !r.is_empty()
     });
     assert_eq!(

@@ -1,0 +1,112 @@
+//! Broker failover on a three-node KRaft cluster (replication factor 3, `min.insync.replicas=2`):
+//! the leader of the raw topic's partitions is SIGKILLed while ingest takes steady load, and a
+//! broker is SIGKILLed while exactly-once processors drain a backlog. Every webhook answered
+//! 200 is on the raw topic, every answer is 200 or 503 within Zoom's 3 s, and the source topics
+//! hold every expected record exactly once.
+
+use std::time::{Duration, Instant};
+
+use zoomstream_processors::Delivery;
+use zoomstream_tests::*;
+
+const SECRET: &str = "failover-secret";
+
+async fn three_nodes() -> KafkaCluster {
+    tokio::task::block_in_place(KafkaCluster::three_nodes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_killed() {
+    let mut cluster = three_nodes().await;
+    let topic = unique("raw");
+    let mut config = zoomstream_ingest::Config::new(cluster.bootstrap());
+    config.zoom_secret_token = Some(SECRET.to_owned().into());
+    config.raw_topic = topic.clone();
+    config.raw_topic_partitions = 3;
+    config.replication_factor = 3;
+    let ingest = IngestApp::start(config).await;
+    let client = reqwest::Client::new();
+    ingest.wait_ready(&client).await;
+
+    let load = WebhookLoad::start(ingest.url("/webhooks/zoom"), SECRET, 4);
+    let patience = Duration::from_secs(90);
+    load.wait_accepted("load before the kill", 100, patience)
+        .await;
+    let leader = cluster.leader_of(&topic, 0);
+    cluster.kill(leader);
+    let killed = Instant::now();
+    load.wait_accepted("acceptance with a broker down", 200, patience)
+        .await;
+    let recovered_after = killed.elapsed();
+    let during = load.tally.distribution();
+
+    tokio::task::block_in_place(|| cluster.restart(leader));
+    load.wait_accepted("acceptance after the restart", 200, patience)
+        .await;
+    let tally = load.stop().await;
+
+    let (accepted, refused, slowest) = tally.check_answers();
+    let records = read_until_all_found(&cluster.bootstrap(), &topic, &accepted);
+    figures!(
+        "failover (ingest): leader node {leader} of the raw topic SIGKILLed under load and restarted: {} requests, {} answered 200 (all {} on the raw topic, {} records there), {refused} answered 503, slowest answer {slowest:?}, 200 more accepted {recovered_after:?} after the kill; answers until then {during:?}",
+        accepted.len() + refused,
+        accepted.len(),
+        accepted.len(),
+        records.len()
+    );
+    ingest.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_processors_drain_through_a_broker_kill_without_loss_or_duplicates() {
+    let mut cluster = three_nodes().await;
+    let setup = PipelineUnderTest::new(&cluster.bootstrap(), Delivery::ExactlyOnce, 3).await;
+    let expected = produce_meeting_backlog(&setup.brokers, &setup.raw_topic, 0..1500);
+    let first = ProcessorProcess::spawn(&setup.config, "a");
+    let second = ProcessorProcess::spawn(&setup.config, "b");
+    let consumed = || first.records_in() + second.records_in();
+    wait_for(
+        "the processors to be draining",
+        Duration::from_secs(90),
+        || async { consumed() >= 200.0 },
+    )
+    .await;
+    let victim = cluster.leader_of(&setup.raw_topic, 0);
+    cluster.kill(victim);
+    let at_kill = consumed();
+    wait_for(
+        "progress with a broker down",
+        Duration::from_secs(120),
+        || async { consumed() >= at_kill + 200.0 },
+    )
+    .await;
+    tokio::task::block_in_place(|| cluster.restart(victim));
+
+    let raw = read_topic_until(
+        &setup.brokers,
+        &setup.raw_topic,
+        Duration::from_secs(60),
+        |r| r.len() == 1500,
+    );
+    wait_processed(
+        &setup.brokers,
+        &setup.config.group_id,
+        &setup.raw_topic,
+        &raw,
+        Duration::from_secs(240),
+    );
+    let audit = setup.audit(&expected);
+    assert_eq!(
+        audit.missing, 0,
+        "nothing lost across the broker kill: {audit:?}"
+    );
+    assert_eq!(
+        audit.duplicates, 0,
+        "exactly-once across the broker kill: {audit:?}"
+    );
+    assert_eq!(setup.dead_letters(), 0);
+    figures!(
+        "failover (processors): node {victim} SIGKILLed after {at_kill} of 1500 raw records, restarted; {} source records expected, {} found, {} duplicates",
+        audit.expected, audit.found, audit.duplicates
+    );
+}
