@@ -86,6 +86,16 @@ impl Drop for ProcessorApp {
     }
 }
 
+/// An ingest config for tests: the Zoom app's secret, the given raw topic, 3 partitions when
+/// ingest creates it.
+pub fn ingest_config(brokers: &str, raw_topic: &str, secret: &str) -> zoomstream_ingest::Config {
+    let mut config = zoomstream_ingest::Config::new(brokers);
+    config.zoom_secret_token = Some(secret.to_owned().into());
+    config.raw_topic = raw_topic.to_owned();
+    config.raw_topic_partitions = 3;
+    config
+}
+
 /// A processor config for tests: its own group and dead-letter topic, and Kafka's shortest
 /// session timeout, so a member that dies hands its partitions on within seconds.
 pub fn processor_config(

@@ -63,10 +63,18 @@ fn kafka_home() -> PathBuf {
         .expect("ZOOMSTREAM_KAFKA_HOME is not set: run the tests with scripts/test")
 }
 
+/// The workspace's `target/` folder (as a plain path: scripts/test matches it in command lines).
+pub fn workspace_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate is in the workspace")
+        .join("target")
+}
+
 /// Where test clusters keep their data and logs: under the workspace's `target/`, so
 /// `scripts/test` can find (and stop) any a crashed test left behind.
 pub fn clusters_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/kafka-test")
+    workspace_target().join("kafka-test")
 }
 
 /// One KRaft node (broker and controller in one JVM).

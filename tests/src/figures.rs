@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 pub fn figures_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-figures.txt")
+    crate::broker::workspace_target().join("test-figures.txt")
 }
 
 pub fn record(line: &str) {

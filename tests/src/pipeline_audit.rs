@@ -3,14 +3,14 @@
 //! (read_committed) against the event ids the raw records must produce.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zoomstream_processors::{Config, Delivery};
 
 use crate::apps::processor_config;
 use crate::broker::create_replicated_topic;
 use crate::names::unique;
-use crate::records::{decode, read_all};
+use crate::records::{decode, read_all, read_topic_until, wait_processed};
 use crate::sources::TestSources;
 
 const SOURCES: &str = r#"
@@ -58,6 +58,24 @@ impl PipelineUnderTest {
             sources,
             config,
         }
+    }
+
+    /// Waits until the raw topic holds `count` records and the group has committed past all of
+    /// them: then every output of those records is written.
+    pub fn drain(&self, count: usize, timeout: Duration) {
+        let raw = read_topic_until(
+            &self.brokers,
+            &self.raw_topic,
+            Duration::from_secs(60),
+            |r| r.len() == count,
+        );
+        wait_processed(
+            &self.brokers,
+            &self.config.group_id,
+            &self.raw_topic,
+            &raw,
+            timeout,
+        );
     }
 
     /// Reads every source topic; checks that each record's event id is one of `expected` (and

@@ -19,10 +19,7 @@ async fn three_nodes() -> KafkaCluster {
 async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_killed() {
     let mut cluster = three_nodes().await;
     let topic = unique("raw");
-    let mut config = zoomstream_ingest::Config::new(cluster.bootstrap());
-    config.zoom_secret_token = Some(SECRET.to_owned().into());
-    config.raw_topic = topic.clone();
-    config.raw_topic_partitions = 3;
+    let mut config = ingest_config(&cluster.bootstrap(), &topic, SECRET);
     config.replication_factor = 3;
     let ingest = IngestApp::start(config).await;
     let client = reqwest::Client::new();
@@ -82,19 +79,7 @@ async fn exactly_once_processors_drain_through_a_broker_kill_without_loss_or_dup
     .await;
     tokio::task::block_in_place(|| cluster.restart(victim));
 
-    let raw = read_topic_until(
-        &setup.brokers,
-        &setup.raw_topic,
-        Duration::from_secs(60),
-        |r| r.len() == 1500,
-    );
-    wait_processed(
-        &setup.brokers,
-        &setup.config.group_id,
-        &setup.raw_topic,
-        &raw,
-        Duration::from_secs(240),
-    );
+    setup.drain(1500, Duration::from_secs(240));
     let audit = setup.audit(&expected);
     assert_eq!(
         audit.missing, 0,

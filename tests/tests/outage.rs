@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use zoomstream_ingest::Config;
 use zoomstream_tests::*;
 
 const SECRET: &str = "outage-secret";
@@ -22,10 +21,7 @@ async fn ready(client: &reqwest::Client, url: &str) -> u16 {
 async fn every_webhook_answered_200_survives_broker_stops_and_a_crash_restart() {
     let mut broker = KafkaCluster::single();
     let topic = unique("raw");
-    let mut config = Config::new(broker.bootstrap());
-    config.zoom_secret_token = Some(SECRET.to_owned().into());
-    config.raw_topic = topic.clone();
-    config.raw_topic_partitions = 3;
+    let mut config = ingest_config(&broker.bootstrap(), &topic, SECRET);
     config.publish_timeout_ms = 1500;
     let ingest = IngestApp::start(config).await;
     let client = reqwest::Client::new();

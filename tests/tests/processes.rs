@@ -23,11 +23,9 @@ async fn sigkill_at_random_points_loses_nothing_and_exactly_once_duplicates_noth
         let mut rng = Lcg::seeded();
         let mut expected = produce_meeting_backlog(&setup.brokers, &setup.raw_topic, 0..1200);
         // Live webhooks arrive through a real ingest while the processor is being killed.
-        let mut ingest_config = zoomstream_ingest::Config::new(setup.brokers.clone());
-        ingest_config.zoom_secret_token = Some(SECRET.to_owned().into());
-        ingest_config.raw_topic = setup.raw_topic.clone();
-        ingest_config.create_topics = false;
-        let ingest = IngestApp::start(ingest_config).await;
+        let mut config = ingest_config(&setup.brokers, &setup.raw_topic, SECRET);
+        config.create_topics = false;
+        let ingest = IngestApp::start(config).await;
         ingest.wait_ready(&reqwest::Client::new()).await;
         let live = tokio::spawn({
             let url = ingest.url("/webhooks/zoom");
@@ -50,19 +48,7 @@ async fn sigkill_at_random_points_loses_nothing_and_exactly_once_duplicates_noth
             eprintln!("{:?}: killed at {target} records", started.elapsed());
         }
         expected.extend(live.await.unwrap());
-        let raw = read_topic_until(
-            &setup.brokers,
-            &setup.raw_topic,
-            Duration::from_secs(60),
-            |r| r.len() == 1400,
-        );
-        wait_processed(
-            &setup.brokers,
-            &setup.config.group_id,
-            &setup.raw_topic,
-            &raw,
-            Duration::from_secs(180),
-        );
+        setup.drain(1400, Duration::from_secs(180));
         eprintln!("{:?}: processed", started.elapsed());
         let audit = setup.audit(&expected);
         assert_eq!(
@@ -118,19 +104,7 @@ async fn a_rebalance_storm_loses_nothing() {
         // No settling between rounds: the next change lands while the group may still be
         // rebalancing from this one.
     }
-    let raw = read_topic_until(
-        &setup.brokers,
-        &setup.raw_topic,
-        Duration::from_secs(60),
-        |r| r.len() == 1000,
-    );
-    wait_processed(
-        &setup.brokers,
-        &setup.config.group_id,
-        &setup.raw_topic,
-        &raw,
-        Duration::from_secs(180),
-    );
+    setup.drain(1000, Duration::from_secs(180));
     let audit = setup.audit(&expected);
     assert_eq!(
         audit.missing, 0,
@@ -170,16 +144,7 @@ async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothi
     let _restarted = ProcessorProcess::spawn(config, "p1");
     expected.extend(produce_meeting_backlog(brokers, raw_topic, 600..900));
 
-    let raw = read_topic_until(brokers, raw_topic, Duration::from_secs(60), |r| {
-        r.len() == 900
-    });
-    wait_processed(
-        brokers,
-        &config.group_id,
-        raw_topic,
-        &raw,
-        Duration::from_secs(120),
-    );
+    setup.drain(900, Duration::from_secs(120));
     assert!(
         second.records_in() > 0.0,
         "the second processor took a share"

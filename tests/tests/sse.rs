@@ -540,6 +540,7 @@ async fn from_latest_never_replays_an_older_record_of_a_transactional_topic() {
         );
         older.insert(fresh);
     }
+    figures!("SSE from=latest: 3 connects to a transactional source topic after 30 older records: each client's first event was the webhook posted after it went live, no older one");
     sse.stop().await;
     drop((ingest, processor));
 }

@@ -197,11 +197,7 @@ pub async fn direct_setup(partitions: i32) -> (TestSources, Source, BaseProducer
 /// Ingest (Zoom app) and a processor over a raw topic of their own, ready for webhooks.
 pub async fn start_pipeline(brokers: &str, sources: &TestSources) -> (IngestApp, ProcessorApp) {
     let raw_topic = unique("raw");
-    let mut ingest_config = zoomstream_ingest::Config::new(brokers);
-    ingest_config.zoom_secret_token = Some(ZOOM_SECRET.to_owned().into());
-    ingest_config.raw_topic = raw_topic.clone();
-    ingest_config.raw_topic_partitions = 3;
-    let ingest = IngestApp::start(ingest_config).await;
+    let ingest = IngestApp::start(ingest_config(brokers, &raw_topic, ZOOM_SECRET)).await;
     ingest.wait_ready(&reqwest::Client::new()).await;
     let processor = ProcessorApp::start(processor_config(brokers, &raw_topic, sources)).await;
     (ingest, processor)
