@@ -78,7 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         // The service logs JSON lines as it does on its own.
         Command::Sse(config) => {
-            zoomstream_sse::run(config).await?;
+            zoomstream_runtime::service::run::<zoomstream_sse::Sse>(config).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

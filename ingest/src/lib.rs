@@ -3,7 +3,8 @@
 //!
 //! [`Ingest::build`] binds the listener (port 0 works; [`Ingest::local_addr`] tells the real
 //! one) and connects the producer; [`Ingest::run_until`] serves until the token is cancelled,
-//! then finishes in-flight requests and flushes the producer. `main` is [`run`].
+//! then finishes in-flight requests and flushes the producer. `main` runs it as a
+//! [`Service`](zoomstream_runtime::service::Service).
 
 pub mod body;
 pub mod config;
@@ -21,7 +22,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
-use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_runtime::service::Service;
+use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::App;
 
 pub use config::Config;
@@ -100,7 +102,6 @@ impl Ingest {
         // when it is there.
         let topic_task =
             raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
-        tracing::info!(addr = %listener.local_addr()?, "ingest listening");
         axum::serve(listener, app(state.clone()))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
@@ -132,12 +133,22 @@ async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: Shutdown
     }
 }
 
-/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    zoomstream_runtime::telemetry::init_logging();
-    // Listen for signals first: a SIGTERM during start-up then stops the service cleanly.
-    let shutdown = shutdown::on_signal();
-    tracing::info!(config = ?config, "starting zoomstream-ingest");
-    let ingest = Ingest::build(config).await?;
-    ingest.run_until(shutdown).await
+impl Service for Ingest {
+    const NAME: &'static str = "zoomstream-ingest";
+    type Config = Config;
+
+    fn build(config: Config) -> impl std::future::Future<Output = anyhow::Result<Self>> + Send {
+        Ingest::build(config)
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        Ingest::local_addr(self)
+    }
+
+    fn run_until(
+        self,
+        shutdown: ShutdownToken,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+        Ingest::run_until(self, shutdown)
+    }
 }

@@ -3,7 +3,8 @@
 //! [`Processor::build`] validates the sources file (a bad file stops the start, with every
 //! problem named), prepares the encoders (registering schemas when a registry is configured),
 //! creates missing topics and binds the metrics endpoint; [`Processor::run_until`] runs the
-//! consume-transform-produce loop ([`pipeline`]) until the token is cancelled.
+//! consume-transform-produce loop ([`pipeline`]) until the token is cancelled. `main` runs it as
+//! a [`Service`](zoomstream_runtime::service::Service).
 
 pub mod config;
 pub mod metrics;
@@ -25,7 +26,8 @@ use rdkafka::producer::{Producer as _, ThreadedProducer};
 use serde_json::json;
 use tokio::net::TcpListener;
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
-use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_runtime::service::Service;
+use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::avro::{Encoder, SchemaRegistry};
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
@@ -293,13 +295,23 @@ async fn serve_metrics(
     }
 }
 
-/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    zoomstream_runtime::telemetry::init_logging();
-    // Listen for signals first: a SIGTERM during start-up then stops the service cleanly.
-    let shutdown = shutdown::on_signal();
-    tracing::info!(config = ?config, "starting zoomstream-processor");
-    let processor = Processor::build(config).await?;
-    tracing::info!(metrics = %processor.metrics_addr(), "metrics endpoint listening");
-    processor.run_until(shutdown).await
+impl Service for Processor {
+    const NAME: &'static str = "zoomstream-processor";
+    type Config = Config;
+
+    fn build(config: Config) -> impl std::future::Future<Output = anyhow::Result<Self>> + Send {
+        Processor::build(config)
+    }
+
+    /// The metrics endpoint's address: the processor serves nothing else over HTTP.
+    fn local_addr(&self) -> SocketAddr {
+        self.metrics_addr()
+    }
+
+    fn run_until(
+        self,
+        shutdown: ShutdownToken,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+        Processor::run_until(self, shutdown)
+    }
 }

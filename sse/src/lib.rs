@@ -15,7 +15,8 @@
 //!
 //! [`Sse::build`] loads the sources and tokens and binds the listener (port 0 works;
 //! [`Sse::local_addr`] tells the real one); [`Sse::run_until`] serves until the token is
-//! cancelled, then ends every stream with a final event and stops. `main` is [`run`].
+//! cancelled, then ends every stream with a final event and stops. `main` runs it as a
+//! [`Service`](zoomstream_runtime::service::Service).
 
 pub mod client;
 pub mod config;
@@ -37,7 +38,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use zoomstream_runtime::shutdown::{self, ShutdownToken};
+use zoomstream_runtime::service::Service;
+use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::sources;
 
 pub use config::Config;
@@ -166,7 +168,6 @@ impl Sse {
             cut_all,
             shutdown_grace,
         } = self;
-        tracing::info!(addr = %listener.local_addr()?, "sse listening");
         let trigger = stop.clone();
         let relay = tokio::spawn(async move {
             shutdown.cancelled().await;
@@ -197,10 +198,22 @@ impl Sse {
     }
 }
 
-/// The service as `main` runs it: JSON logs, stop on SIGTERM/ctrl-c.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    zoomstream_runtime::telemetry::init_logging();
-    tracing::info!(config = ?config, "starting zoomstream-sse");
-    let sse = Sse::build(config).await?;
-    sse.run_until(shutdown::on_signal()).await
+impl Service for Sse {
+    const NAME: &'static str = "zoomstream-sse";
+    type Config = Config;
+
+    fn build(config: Config) -> impl std::future::Future<Output = anyhow::Result<Self>> + Send {
+        Sse::build(config)
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        Sse::local_addr(self)
+    }
+
+    fn run_until(
+        self,
+        shutdown: ShutdownToken,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+        Sse::run_until(self, shutdown)
+    }
 }

@@ -1,4 +1,4 @@
-use clap::Parser as _;
+//! `zoomstream-sse`: the SSE service as a process.
 
 /// mimalloc: glibc malloc/free were 15–23 % of the services' CPU samples under load (BENCHMARKS.md).
 #[global_allocator]
@@ -6,12 +6,5 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = zoomstream_sse::Config::parse();
-    match zoomstream_sse::run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("zoomstream-sse: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    zoomstream_runtime::service::main::<zoomstream_sse::Sse>().await
 }
