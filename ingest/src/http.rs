@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
+use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_schemas::{raw, App};
 
 use crate::body::parse_strict;
@@ -47,9 +48,11 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/webhooks/{app}", post(webhook))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .merge(endpoints::router(
+            state.metrics.registry.clone(),
+            Health::new(),
+        ))
         .fallback(|| async { WebhookError::NotFound.into_response() })
         .with_state(state)
 }
@@ -318,8 +321,4 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    zoomstream_runtime::metrics::render(&state.metrics.registry)
 }

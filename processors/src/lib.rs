@@ -12,19 +12,14 @@ pub mod pipeline;
 pub mod route;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router as HttpRouter};
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{Producer as _, ThreadedProducer};
-use serde_json::json;
 use tokio::net::TcpListener;
+use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
@@ -102,11 +97,11 @@ impl Processor {
             metrics,
             metrics_listener,
         } = self;
-        let healthy = Arc::new(AtomicBool::new(true));
+        let health = Health::new();
         let http = tokio::spawn(serve_metrics(
             metrics_listener,
             metrics.clone(),
-            healthy.clone(),
+            health.clone(),
             shutdown.clone(),
         ));
 
@@ -131,7 +126,7 @@ impl Processor {
         })
         .await
         .context("the processing loop panicked")?;
-        healthy.store(result.is_ok(), Ordering::SeqCst);
+        health.set(result.is_ok());
         shutdown.cancel();
         let _ = http.await;
         result?;
@@ -254,39 +249,14 @@ fn pipeline(
     })
 }
 
-#[derive(Clone)]
-struct MetricsState {
-    metrics: ProcessorMetrics,
-    healthy: Arc<AtomicBool>,
-}
-
+/// `/healthz` and `/metrics` on the metrics listener until `shutdown`.
 async fn serve_metrics(
     listener: TcpListener,
     metrics: ProcessorMetrics,
-    healthy: Arc<AtomicBool>,
+    health: Health,
     shutdown: ShutdownToken,
 ) {
-    let app = HttpRouter::new()
-        .route(
-            "/metrics",
-            get(|State(s): State<MetricsState>| async move {
-                zoomstream_runtime::metrics::render(&s.metrics.registry)
-            }),
-        )
-        .route(
-            "/healthz",
-            get(|State(s): State<MetricsState>| async move {
-                if s.healthy.load(Ordering::SeqCst) {
-                    (StatusCode::OK, Json(json!({"status": "ok"})))
-                } else {
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(json!({"status": "failed"})),
-                    )
-                }
-            }),
-        )
-        .with_state(MetricsState { metrics, healthy });
+    let app = endpoints::router(metrics.registry, health);
     if let Err(err) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

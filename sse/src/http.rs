@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use zoomstream_runtime::endpoints::{self, Health};
 
 use crate::client::{self, Start, Streams};
 use crate::conn::Conn;
@@ -40,13 +41,10 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/sources/{name}/events", get(events).options(preflight))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/metrics",
-            get(|State(s): State<Arc<AppState>>| async move {
-                zoomstream_runtime::metrics::render(&s.metrics.registry)
-            }),
-        )
+        .merge(endpoints::router(
+            state.metrics.registry.clone(),
+            Health::new(),
+        ))
         .with_state(state)
 }
 
