@@ -178,7 +178,7 @@ fn ingest_config(args: &DevArgs, bootstrap: &str) -> zoomstream_ingest::Config {
     config.listen = args.listen;
     config.zoom_secret_token = Some(args.zoom_secret.clone().into());
     config.zoom_admin_secret_token = Some(args.zoom_admin_secret.clone().into());
-    config.create_topics = false;
+    config.topic_creation.create = false;
     config
 }
 
@@ -197,7 +197,7 @@ fn processor_config(
     config.transactional_id = None;
     config.schema_registry_url = None;
     config.backfill_source = None;
-    config.create_topics = false;
+    config.topic_creation.create = false;
     config.zoom_user_id = args.zoom_user_id.clone();
     config.zoom_user_email = args.zoom_user_email.clone();
     config

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use secrecy::SecretString;
-use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
 use zoomstream_schemas::App;
 
 /// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
@@ -41,13 +41,9 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC_PARTITIONS", default_value_t = 12)]
     pub raw_topic_partitions: i32,
 
-    /// Create the raw topic when it is missing (off where topics are provisioned separately).
-    #[arg(long, env = "ZOOMSTREAM_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub create_topics: bool,
-
-    /// Replication factor of the raw topic when ingest creates it.
-    #[arg(long, env = "ZOOMSTREAM_REPLICATION_FACTOR", default_value_t = 1)]
-    pub replication_factor: i32,
+    /// Whether ingest creates the raw topic, and its replication.
+    #[command(flatten)]
+    pub topic_creation: TopicCreationArgs,
 
     /// Accepted distance between x-zm-request-timestamp and now, in seconds (replay window).
     #[arg(long, env = "ZOOMSTREAM_REPLAY_WINDOW_SECS", default_value_t = 300)]
@@ -94,8 +90,7 @@ impl fmt::Debug for Config {
             )
             .field("raw_topic", &self.raw_topic)
             .field("raw_topic_partitions", &self.raw_topic_partitions)
-            .field("create_topics", &self.create_topics)
-            .field("replication_factor", &self.replication_factor)
+            .field("topic_creation", &self.topic_creation)
             .field("replay_window_secs", &self.replay_window_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("publish_timeout_ms", &self.publish_timeout_ms)

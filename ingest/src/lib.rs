@@ -76,10 +76,10 @@ impl Ingest {
             listener,
             state,
             kafka: config.kafka.clone(),
-            raw_topic: config.create_topics.then(|| TopicSpec {
-                name: config.raw_topic.clone(),
-                partitions: config.raw_topic_partitions,
-                replication_factor: config.replication_factor,
+            raw_topic: config.topic_creation.create.then(|| {
+                config
+                    .topic_creation
+                    .spec(&config.raw_topic, config.raw_topic_partitions)
             }),
         })
     }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
 /// source's Avro records to its topic; records it cannot handle go to the dead-letter topic.
@@ -87,18 +87,14 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_EMAIL")]
     pub zoom_user_email: Option<String>,
 
-    /// Create missing source and DLQ topics at start (off where topics are provisioned
-    /// separately).
-    #[arg(long, env = "ZOOMSTREAM_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub create_topics: bool,
+    /// Whether the processor creates missing source and DLQ topics at start, and their
+    /// replication.
+    #[command(flatten)]
+    pub topic_creation: TopicCreationArgs,
 
     /// Partitions of the source and DLQ topics when the processor creates them.
     #[arg(long, env = "ZOOMSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
     pub topic_partitions: i32,
-
-    /// Replication factor of the topics the processor creates.
-    #[arg(long, env = "ZOOMSTREAM_REPLICATION_FACTOR", default_value_t = 1)]
-    pub replication_factor: i32,
 
     /// Most raw records per transaction / offset commit. Under a backlog batches close here or
     /// at the age limit, whichever comes first; at live rates the age limit closes them.

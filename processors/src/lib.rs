@@ -56,12 +56,13 @@ impl Processor {
             }
         }
         let routes = encoders(&config, selected).await?;
+        let creation = &config.topic_creation;
         let mut topics: Vec<TopicSpec> = routes
             .iter()
-            .map(|r| topic(&config, &r.source.topic, config.topic_partitions))
+            .map(|r| creation.spec(&r.source.topic, config.topic_partitions))
             .collect();
-        topics.push(topic(&config, &config.dlq_topic, config.topic_partitions));
-        if config.create_topics {
+        topics.push(creation.spec(&config.dlq_topic, config.topic_partitions));
+        if creation.create {
             ensure_topics(&config.kafka, &topics)
                 .await
                 .context("creating the source and DLQ topics")?;
@@ -132,14 +133,6 @@ impl Processor {
         result?;
         tracing::info!("processor stopped");
         Ok(())
-    }
-}
-
-fn topic(config: &Config, name: &str, partitions: i32) -> TopicSpec {
-    TopicSpec {
-        name: name.to_owned(),
-        partitions,
-        replication_factor: config.replication_factor,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Kafka client settings shared by every service, and topic creation.
+//! Kafka client settings shared by every service, and topic creation with its settings.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,6 +88,42 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+}
+
+/// Whether and how a service creates the topics it writes. Flattened into the config of each
+/// service that creates topics, so they take the same `--create-topics` /
+/// `ZOOMSTREAM_CREATE_TOPICS` and `--replication-factor` / `ZOOMSTREAM_REPLICATION_FACTOR`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicCreationArgs {
+    /// Create the topics this service writes when they are missing (off where topics are
+    /// provisioned separately).
+    #[arg(
+        long = "create-topics",
+        value_name = "CREATE_TOPICS",
+        env = "ZOOMSTREAM_CREATE_TOPICS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub create: bool,
+
+    /// Replication factor of the topics this service creates.
+    #[arg(
+        long = "replication-factor",
+        env = "ZOOMSTREAM_REPLICATION_FACTOR",
+        default_value_t = 1
+    )]
+    pub replication_factor: i32,
+}
+
+impl TopicCreationArgs {
+    /// The spec of a topic this service creates.
+    pub fn spec(&self, name: impl Into<String>, partitions: i32) -> TopicSpec {
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            replication_factor: self.replication_factor,
+        }
+    }
 }
 
 /// Creates the topics that do not exist yet. A topic that already exists is left as it is.

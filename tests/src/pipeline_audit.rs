@@ -47,7 +47,7 @@ impl PipelineUnderTest {
         config.delivery = delivery;
         config.batch_max_records = 25;
         config.batch_max_ms = 20;
-        config.replication_factor = replication_factor;
+        config.topic_creation.replication_factor = replication_factor;
         for source in &sources.file.sources {
             create_replicated_topic(brokers, &source.topic, 6, replication_factor).await;
         }

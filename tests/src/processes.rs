@@ -83,7 +83,7 @@ impl ProcessorProcess {
             .env("ZOOMSTREAM_DLQ_TOPIC", &config.dlq_topic)
             .env(
                 "ZOOMSTREAM_REPLICATION_FACTOR",
-                config.replication_factor.to_string(),
+                config.topic_creation.replication_factor.to_string(),
             )
             .env("ZOOMSTREAM_DELIVERY", delivery)
             .env(

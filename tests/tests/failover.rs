@@ -20,7 +20,7 @@ async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_kille
     let mut cluster = three_nodes().await;
     let topic = unique("raw");
     let mut config = ingest_config(&cluster.bootstrap(), &topic, SECRET);
-    config.replication_factor = 3;
+    config.topic_creation.replication_factor = 3;
     let ingest = IngestApp::start(config).await;
     let client = reqwest::Client::new();
     ingest.wait_ready(&client).await;

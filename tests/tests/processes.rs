@@ -24,7 +24,7 @@ async fn sigkill_at_random_points_loses_nothing_and_exactly_once_duplicates_noth
         let mut expected = produce_meeting_backlog(&setup.brokers, &setup.raw_topic, 0..1200);
         // Live webhooks arrive through a real ingest while the processor is being killed.
         let mut config = ingest_config(&setup.brokers, &setup.raw_topic, SECRET);
-        config.create_topics = false;
+        config.topic_creation.create = false;
         let ingest = IngestApp::start(config).await;
         ingest.wait_ready(&reqwest::Client::new()).await;
         let live = tokio::spawn({
