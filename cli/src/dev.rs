@@ -120,7 +120,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("starting the processor")?;
     let mut sse_config = zoomstream_sse::Config::new(&bootstrap, &args.sources);
-    sse_config.kafka.options.clear();
     sse_config.listen = args.sse_listen;
     sse_config.token = Some(args.sse_token.clone().into());
     let sse = zoomstream_sse::Sse::build(sse_config)
@@ -173,8 +172,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 /// Ingest against the mock cluster, with dev's listener and secrets, topics created here.
 fn ingest_config(args: &DevArgs, bootstrap: &str) -> zoomstream_ingest::Config {
     let mut config = zoomstream_ingest::Config::new(bootstrap);
-    // Passthrough settings from the environment (SASL, TLS) are for a real cluster.
-    config.kafka.options.clear();
     config.listen = args.listen;
     config.zoom_secret_token = Some(args.zoom_secret.clone().into());
     config.zoom_admin_secret_token = Some(args.zoom_admin_secret.clone().into());
@@ -190,13 +187,9 @@ fn processor_config(
     raw_topic: &str,
 ) -> zoomstream_processors::Config {
     let mut config = zoomstream_processors::Config::new(bootstrap, &args.sources);
-    config.kafka.options.clear();
     config.raw_topic = raw_topic.to_owned();
     config.metrics_listen = args.metrics_listen;
     config.delivery = Delivery::AtLeastOnce;
-    config.transactional_id = None;
-    config.schema_registry_url = None;
-    config.backfill_source = None;
     config.topic_creation.create = false;
     config.zoom_user_id = args.zoom_user_id.clone();
     config.zoom_user_email = args.zoom_user_email.clone();

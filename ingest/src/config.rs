@@ -115,14 +115,12 @@ pub enum ConfigError {
 
 impl Config {
     /// A config for tests and embedding: listen on a free loopback port, defaults elsewhere.
+    /// Reads no flag and no environment variable (the binary's `Config::parse` does).
     pub fn new(brokers: impl Into<String>) -> Self {
-        Config::parse_from([
-            "zoomstream-ingest",
-            "--listen",
-            "127.0.0.1:0",
-            "--kafka-brokers",
-            &brokers.into(),
-        ])
+        let mut config: Config = zoomstream_runtime::config::defaults();
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.kafka.brokers = brokers.into();
+        config
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -150,5 +148,27 @@ impl Config {
 
     pub fn publish_timeout(&self) -> Duration {
         Duration::from_millis(self.publish_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_new_reads_no_environment() {
+        // Settings the binary reads from the environment; no other test here reads them.
+        std::env::set_var("ZOOMSTREAM_MAX_IN_FLIGHT", "7");
+        std::env::set_var("ZOOMSTREAM_KAFKA_OPTIONS", "sasl.password=from-env");
+        let from_env = Config::parse_from(["zoomstream-ingest"]);
+        let embedded = Config::new("b:1");
+        std::env::remove_var("ZOOMSTREAM_MAX_IN_FLIGHT");
+        std::env::remove_var("ZOOMSTREAM_KAFKA_OPTIONS");
+        assert_eq!(from_env.max_in_flight, 7, "the binary reads the variables");
+        assert_eq!(from_env.kafka.options.len(), 1);
+        assert_eq!(embedded.max_in_flight, 4096);
+        assert!(embedded.kafka.options.is_empty());
+        assert_eq!(embedded.kafka.brokers, "b:1");
+        assert_eq!(embedded.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
     }
 }

@@ -119,9 +119,10 @@ pub enum Delivery {
 
 impl Config {
     /// A config for tests and embedding: metrics on a free loopback port, defaults elsewhere.
+    /// Reads no flag and no environment variable (the binary's `Config::parse` does).
     pub fn new(brokers: impl Into<String>, sources: impl Into<PathBuf>) -> Self {
-        let mut config =
-            Config::parse_from(["zoomstream-processor", "--kafka-brokers", &brokers.into()]);
+        let mut config: Config = zoomstream_runtime::config::defaults();
+        config.kafka.brokers = brokers.into();
         config.metrics_listen = ([127, 0, 0, 1], 0).into();
         config.sources = sources.into();
         config
@@ -153,5 +154,34 @@ impl Config {
             Some(source) => format!("{}.backfill.{}", self.group_id, source),
             None => self.group_id.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_new_reads_no_environment() {
+        // Settings the binary reads from the environment; no other test here reads them.
+        std::env::set_var("ZOOMSTREAM_SCHEMA_REGISTRY_URL", "http://registry.invalid");
+        std::env::set_var("ZOOMSTREAM_KAFKA_OPTIONS", "sasl.password=from-env");
+        let from_env = Config::parse_from(["zoomstream-processor"]);
+        let embedded = Config::new("b:1", "s.toml");
+        std::env::remove_var("ZOOMSTREAM_SCHEMA_REGISTRY_URL");
+        std::env::remove_var("ZOOMSTREAM_KAFKA_OPTIONS");
+        assert!(
+            from_env.schema_registry_url.is_some(),
+            "the binary reads the variables"
+        );
+        assert_eq!(from_env.kafka.options.len(), 1);
+        assert_eq!(embedded.schema_registry_url, None);
+        assert!(embedded.kafka.options.is_empty());
+        assert_eq!(embedded.kafka.brokers, "b:1");
+        assert_eq!(
+            embedded.metrics_listen,
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        );
+        assert_eq!(embedded.sources, PathBuf::from("s.toml"));
     }
 }

@@ -1,8 +1,9 @@
 //! What zoomstream's services share at run time, and nothing else: how a service process starts
-//! and stops ([`service`]), how they talk to Kafka ([`kafka`]), how they log ([`telemetry`]),
+//! and stops ([`service`]), how an embedded config is built ([`config`]), how they talk to Kafka ([`kafka`]), how they log ([`telemetry`]),
 //! how they expose health and metrics ([`endpoints`], [`metrics`]) and how they stop
 //! ([`shutdown`]).
 
+pub mod config;
 pub mod endpoints;
 pub mod kafka;
 pub mod metrics;

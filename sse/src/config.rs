@@ -177,15 +177,12 @@ pub enum ConfigError {
 
 impl Config {
     /// A config for tests and embedding: a free loopback port, defaults elsewhere (a token must
-    /// still be set).
+    /// still be set). Reads no flag and no environment variable (the binary's `Config::parse`
+    /// does).
     pub fn new(brokers: impl Into<String>, sources: impl Into<PathBuf>) -> Self {
-        let mut config = Config::parse_from([
-            "zoomstream-sse",
-            "--listen",
-            "127.0.0.1:0",
-            "--kafka-brokers",
-            &brokers.into(),
-        ]);
+        let mut config: Config = zoomstream_runtime::config::defaults();
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.kafka.brokers = brokers.into();
         config.sources = sources.into();
         config
     }
@@ -282,6 +279,24 @@ mod tests {
         let mut config = Config::new("b:1", "s.toml");
         config.client_buffer = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn config_new_reads_no_environment() {
+        // Settings the binary reads from the environment; no other test here checks them.
+        std::env::set_var("ZOOMSTREAM_SSE_RETRY_MS", "7");
+        std::env::set_var("ZOOMSTREAM_KAFKA_OPTIONS", "socket.timeout.ms=1234");
+        let from_env = Config::parse_from(["zoomstream-sse"]);
+        let embedded = Config::new("b:1", "s.toml");
+        std::env::remove_var("ZOOMSTREAM_SSE_RETRY_MS");
+        std::env::remove_var("ZOOMSTREAM_KAFKA_OPTIONS");
+        assert_eq!(from_env.retry_ms, 7, "the binary reads the variables");
+        assert_eq!(from_env.kafka.options.len(), 1);
+        assert_eq!(embedded.retry_ms, 3_000);
+        assert!(embedded.kafka.options.is_empty());
+        assert_eq!(embedded.kafka.brokers, "b:1");
+        assert_eq!(embedded.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(embedded.sources, PathBuf::from("s.toml"));
     }
 
     #[test]

@@ -146,7 +146,6 @@ async fn streams_resume_on_the_mock_cluster() {
         .unwrap();
 
     let mut config = zoomstream_sse::Config::new(cluster.bootstrap_servers(), sources_path());
-    config.kafka.options.clear();
     config.token = Some(TOKEN.to_owned().into());
     let sse = zoomstream_sse::Sse::build(config).await.expect("builds");
     let addr = sse.local_addr();
