@@ -18,6 +18,9 @@ use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_schemas::{raw, App};
 
 use crate::body::parse_strict;
+use crate::events::{
+    ReplayNotPublished, UrlValidationAnswered, WebhookInFlight, WebhookPublished, WebhookRejected,
+};
 use crate::metrics::IngestMetrics;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
 use crate::replay::ReplayCache;
@@ -138,22 +141,6 @@ impl IntoResponse for WebhookError {
     }
 }
 
-/// Keeps the in-flight gauge honest however the handler ends.
-struct InFlight<'a>(&'a IngestMetrics);
-
-impl<'a> InFlight<'a> {
-    fn enter(metrics: &'a IngestMetrics) -> Self {
-        metrics.in_flight.inc();
-        InFlight(metrics)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.dec();
-    }
-}
-
 async fn webhook(
     State(state): State<Arc<AppState>>,
     Path(app): Path<String>,
@@ -161,37 +148,25 @@ async fn webhook(
     body: Body,
 ) -> Response {
     let app: Option<App> = app.parse().ok();
-    let app_label = app.map_or("unknown", App::as_str);
     let outcome = match app {
         None => Err(WebhookError::NotFound),
         Some(app) => handle(&state, app, &headers, body).await,
     };
-    let (label, response) = match outcome {
-        Ok((label, response)) => (label, response),
-        Err(err) => {
-            if err.status().is_server_error() {
-                tracing::warn!(app = app_label, outcome = err.code(), error = ?err, "webhook not accepted");
-            } else {
-                tracing::info!(app = app_label, outcome = err.code(), reason = %err, "webhook rejected");
-            }
-            (err.code(), err.into_response())
-        }
-    };
-    state
-        .metrics
-        .requests
-        .with_label_values(&[app_label, label])
-        .inc();
-    response
+    outcome.unwrap_or_else(|error| {
+        WebhookRejected { app, error: &error }.emit(&state.metrics);
+        error.into_response()
+    })
 }
 
+/// Answers one webhook of `app`. Emits what happened when it succeeds; a failure is emitted
+/// by the caller.
 #[tracing::instrument(skip_all, fields(app = %app))]
 async fn handle(
     state: &AppState,
     app: App,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(&'static str, Response), WebhookError> {
+) -> Result<Response, WebhookError> {
     let verifier = state
         .verifier(app)
         .ok_or(WebhookError::AppNotConfigured(app))?;
@@ -201,7 +176,7 @@ async fn handle(
         .clone()
         .try_acquire_owned()
         .map_err(|_| WebhookError::Overloaded)?;
-    let _in_flight = InFlight::enter(&state.metrics);
+    let _in_flight = WebhookInFlight::enter(&state.metrics);
 
     if !is_json(headers) {
         return Err(WebhookError::UnsupportedMediaType);
@@ -230,17 +205,19 @@ async fn handle(
             .and_then(Value::as_str)
             .ok_or(WebhookError::MissingPlainToken)?;
         let answer = json!({"plainToken": plain, "encryptedToken": verifier.encrypt_token(plain)});
-        tracing::info!("answered endpoint.url_validation");
-        return Ok(("url_validation", Json(answer).into_response()));
+        UrlValidationAnswered { app }.emit(&state.metrics);
+        return Ok(Json(answer).into_response());
     }
 
     let event_id = raw::event_id(app, &envelope);
     if state.replays.was_published(&signature_bytes) {
-        tracing::info!(event, event_id = %event_id, "replay of a published request; not published again");
-        return Ok((
-            "replay",
-            Json(json!({"status": "duplicate", "event_id": event_id})).into_response(),
-        ));
+        ReplayNotPublished {
+            app,
+            event,
+            event_id: &event_id,
+        }
+        .emit(&state.metrics);
+        return Ok(Json(json!({"status": "duplicate", "event_id": event_id})).into_response());
     }
     let key = raw::partition_key(&envelope);
     let record = RawRecord {
@@ -262,11 +239,15 @@ async fn handle(
         .await
         .map_err(WebhookError::Unavailable)?;
     state.replays.published(signature_bytes);
-    tracing::info!(event, event_id = %event_id, partition, offset, "webhook published");
-    Ok((
-        "accepted",
-        Json(json!({"status": "accepted", "event_id": event_id})).into_response(),
-    ))
+    WebhookPublished {
+        app,
+        event,
+        event_id: &event_id,
+        partition,
+        offset,
+    }
+    .emit(&state.metrics);
+    Ok(Json(json!({"status": "accepted", "event_id": event_id})).into_response())
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

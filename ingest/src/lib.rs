@@ -8,6 +8,7 @@
 
 pub mod body;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod publish;

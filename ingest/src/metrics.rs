@@ -1,4 +1,5 @@
-//! The ingest service's Prometheus metrics, all on the service's own registry.
+//! The ingest service's Prometheus metrics, all on the service's own registry. They are updated
+//! only by the happenings of [`events`](crate::events).
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 use zoomstream_runtime::metrics::register;
@@ -6,7 +7,8 @@ use zoomstream_runtime::metrics::register;
 #[derive(Clone)]
 pub struct IngestMetrics {
     pub registry: Registry,
-    /// Webhooks by app (`zoom`, `zoom-admin`, `unknown`) and outcome (a fixed set, see `http`).
+    /// Webhooks by app (`zoom`, `zoom-admin`, `unknown`) and outcome (a fixed set: `accepted`,
+    /// `url_validation`, `replay` and the codes of `WebhookError`).
     pub requests: IntCounterVec,
     /// Time from handing a webhook to the producer to the broker's acknowledgement.
     pub publish_seconds: Histogram,

@@ -15,6 +15,7 @@ use zoomstream_runtime::kafka::KafkaArgs;
 use zoomstream_schemas::raw::headers;
 use zoomstream_schemas::App;
 
+use crate::events::{ProducerReplaced, PublishEnded, PublishFailed};
 use crate::metrics::IngestMetrics;
 
 /// What a webhook is published with, besides its body.
@@ -120,11 +121,11 @@ impl RawPublisher {
         if current.client().native_ptr() != failed.client().native_ptr() {
             return;
         }
-        tracing::error!(code = ?code, reason = %reason, "Kafka producer cannot send again; replacing it");
-        self.metrics
-            .kafka_errors
-            .with_label_values(&["fatal"])
-            .inc();
+        ProducerReplaced {
+            code,
+            reason: &reason,
+        }
+        .emit(&self.metrics);
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => *current = fresh,
             Err(err) => {
@@ -196,14 +197,12 @@ impl RawPublisher {
             }
             Ok(Err((err, _))) => Err(PublishError::Kafka(err)),
         };
-        self.metrics
-            .publish_seconds
-            .observe(started.elapsed().as_secs_f64());
-        if let Err(err) = &result {
-            self.metrics
-                .kafka_errors
-                .with_label_values(&[err.kind()])
-                .inc();
+        PublishEnded {
+            elapsed: started.elapsed(),
+        }
+        .emit(&self.metrics);
+        if let Err(error) = &result {
+            PublishFailed { error }.emit(&self.metrics);
             self.recover_if_broken(&producer);
         }
         result
