@@ -37,6 +37,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use zoomstream_runtime::kafka::KafkaArgs;
 use zoomstream_runtime::shutdown::ShutdownToken;
 
+use crate::events::{
+    CatchUpStarted, ClientConnected, ClientDisconnected, RecordUndecodable, StreamEnded,
+};
 use crate::frames::{self, SourceSpec};
 use crate::hub::{HubLease, HubStatus, Hubs, LiveEvent, Throttle};
 use crate::metrics::{Reason, SseMetrics};
@@ -114,12 +117,11 @@ pub async fn open(
     let (tx, rx) = mpsc::channel(streams.client_buffer);
     let farewell = Arc::new(Mutex::new(None));
     let closed = CancellationToken::new();
-    streams
-        .metrics
-        .clients
-        .with_label_values(&[&source.name])
-        .inc();
-    tracing::info!(source = %source.name, start = start.kind(), "client connected");
+    ClientConnected {
+        source: &source.name,
+        start: start.kind(),
+    }
+    .emit(&streams.metrics);
     let body = ClientBody {
         rx,
         pending_id: None,
@@ -207,30 +209,14 @@ impl futures_core::Stream for ClientBody {
 
 impl Drop for ClientBody {
     fn drop(&mut self) {
-        let ended_by_server = *self.farewell.lock().expect("farewell lock");
-        let reason = ended_by_server.unwrap_or(Reason::ClientClosed);
-        let name = &self.source.name;
         self.streams.clients.fetch_sub(1, Ordering::SeqCst);
-        self.streams
-            .metrics
-            .clients
-            .with_label_values(&[name])
-            .dec();
-        if ended_by_server.is_none() {
-            // (The server's own reasons were counted when it ended the stream.)
-            self.streams
-                .metrics
-                .disconnects
-                .with_label_values(&[name, reason.as_str()])
-                .inc();
+        ClientDisconnected {
+            source: &self.source.name,
+            ended_by_server: *self.farewell.lock().expect("farewell lock"),
+            events: self.sent,
+            connected_for: self.opened.elapsed(),
         }
-        tracing::info!(
-            source = %name,
-            reason = reason.as_str(),
-            events = self.sent,
-            seconds = self.opened.elapsed().as_secs_f64(),
-            "client disconnected"
-        );
+        .emit(&self.streams.metrics);
     }
 }
 
@@ -293,18 +279,12 @@ impl Feeder {
             return;
         }
         *farewell.lock().expect("farewell lock") = Some(reason);
-        // Counted when decided: the connection itself may linger until it is cut.
-        self.streams
-            .metrics
-            .disconnects
-            .with_label_values(&[&self.source.name, reason.as_str()])
-            .inc();
-        tracing::debug!(
-            source = %self.source.name,
-            reason = reason.as_str(),
-            queued = self.out.tx.max_capacity() - self.out.tx.capacity(),
-            "ending the stream"
-        );
+        StreamEnded {
+            source: &self.source.name,
+            reason,
+            queued: self.out.tx.max_capacity() - self.out.tx.capacity(),
+        }
+        .emit(&self.streams.metrics);
         let Feeder {
             streams,
             source,
@@ -456,11 +436,12 @@ impl Feeder {
                 _ = ticker.tick() => self.out.keep_alive_if_idle(),
             }
         };
-        streams
-            .metrics
-            .catchups
-            .with_label_values(&[&source.name])
-            .inc();
+        CatchUpStarted {
+            source: &source.name,
+            from: position,
+            until: target,
+        }
+        .emit(&streams.metrics);
         let consumer: StreamConsumer = streams.kafka.client_config(&catch_up_settings()).create().map_err(|err| {
             tracing::error!(source = %source.name, error = %err, "cannot create a catch-up consumer");
             Reason::SourceUnavailable
@@ -480,11 +461,6 @@ impl Feeder {
             tracing::error!(source = %source.name, error = %err, "cannot assign the catch-up consumer");
             Reason::SourceUnavailable
         })?;
-        tracing::debug!(source = %source.name, from = ?position, until = ?target, "catching up");
-        let undecodable = streams
-            .metrics
-            .undecodable
-            .with_label_values(&[&source.name]);
         let mut warnings = Throttle::new(Duration::from_secs(10));
         let mut check = tokio::time::interval(Duration::from_millis(100));
         check.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -504,10 +480,13 @@ impl Feeder {
                                     let frame = Frame::Event { body, id: frames::id_line(position) };
                                     self.send_waiting(frame).await?;
                                 }
-                                Err(err) => {
-                                    undecodable.inc();
-                                    tracing::warn!(source = %source.name, partition, offset, error = %err, "skipping a record that does not decode");
+                                Err(error) => RecordUndecodable {
+                                    source: &source.name,
+                                    partition,
+                                    offset,
+                                    error: &error,
                                 }
+                                .emit(&streams.metrics),
                             }
                         }
                         if offset + 1 >= until {

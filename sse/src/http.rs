@@ -25,6 +25,7 @@ use zoomstream_runtime::endpoints::{self, Health};
 
 use crate::client::{self, Start, Streams};
 use crate::conn::Conn;
+use crate::events::StreamRequestAnswered;
 use crate::frames::SourceSpec;
 use crate::metrics::{outcome, SseMetrics};
 use crate::position::Position;
@@ -80,7 +81,7 @@ async fn answer(
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     };
-    let count = |outcome: &str| state.metrics.requests.with_label_values(&[outcome]).inc();
+    let count = |outcome| StreamRequestAnswered { outcome }.emit(&state.metrics);
 
     let Some(source) = state.sources.get(name) else {
         count(outcome::UNKNOWN_SOURCE);

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use zoomstream_runtime::kafka::KafkaArgs;
 use zoomstream_runtime::shutdown::ShutdownToken;
 
+use crate::events::{LiveConsumerStarted, RecordUndecodable};
 use crate::frames::{render, SourceSpec};
 use crate::metrics::SseMetrics;
 use crate::position::Position;
@@ -277,13 +278,14 @@ async fn feed(hub: &Arc<Hub>, inner: &HubsInner) -> anyhow::Result<()> {
     consumer
         .assign(&assignment)
         .context("assigning the source topic's partitions")?;
-    tracing::info!(topic = %source.topic, start = ?start, "live consumer started");
+    let _live = LiveConsumerStarted {
+        topic: &source.topic,
+        start: &start,
+    }
+    .emit(&inner.metrics);
     *hub.position.lock().expect("hub lock") = Some(start);
     hub.status.send_replace(HubStatus::Live);
-    inner.metrics.live_consumers.inc();
-    let _live = scopeguard(|| inner.metrics.live_consumers.dec());
 
-    let undecodable = inner.metrics.undecodable.with_label_values(&[&source.name]);
     let mut warnings = Throttle::new(Duration::from_secs(10));
     let mut check = tokio::time::interval(check_every);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -294,10 +296,13 @@ async fn feed(hub: &Arc<Hub>, inner: &HubsInner) -> anyhow::Result<()> {
             received = consumer.recv() => match received {
                 Ok(message) => match render(source, &message) {
                     Ok(body) => hub.publish(LiveEvent { partition: message.partition(), offset: message.offset(), body }),
-                    Err(err) => {
-                        undecodable.inc();
-                        tracing::warn!(partition = message.partition(), offset = message.offset(), error = %err, "skipping a record that does not decode");
+                    Err(error) => RecordUndecodable {
+                        source: &source.name,
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        error: &error,
                     }
+                    .emit(&inner.metrics),
                 },
                 Err(err) => {
                     // librdkafka retries by itself (a broker away, a leader moving): say so
@@ -382,17 +387,4 @@ impl Throttle {
         self.last = Some(Instant::now());
         true
     }
-}
-
-/// Runs `f` when dropped.
-pub(crate) fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }

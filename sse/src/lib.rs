@@ -21,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod events;
 pub mod frames;
 pub mod http;
 pub mod hub;
@@ -51,7 +52,7 @@ use crate::conn::{Conn, KillableListener};
 use crate::frames::SourceSpec;
 use crate::http::AppState;
 use crate::hub::Hubs;
-use crate::metrics::{Reason, SseMetrics};
+use crate::metrics::SseMetrics;
 use crate::tokens::Tokens;
 
 /// A bound SSE service, not yet serving.
@@ -119,14 +120,7 @@ impl Sse {
                     topic: s.topic,
                     schema: s.schema,
                 };
-                // Every label exists from the start, so dashboards see zeros, not gaps.
-                metrics.clients.with_label_values(&[&s.name]);
-                metrics.events_sent.with_label_values(&[&s.name]);
-                for reason in Reason::ALL {
-                    metrics
-                        .disconnects
-                        .with_label_values(&[&s.name, reason.as_str()]);
-                }
+                metrics.add_source(&s.name);
                 (s.name, Arc::new(spec))
             })
             .collect();

@@ -1,5 +1,7 @@
 //! The SSE service's Prometheus metrics, all on the service's own registry. Labels are bounded:
-//! `source` by the sources file, `reason` and `outcome` by the fixed sets below.
+//! `source` by the sources file, `reason` and `outcome` by the fixed sets below. They are
+//! updated by the happenings of [`events`](crate::events), and events sent by each client's
+//! stream.
 
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use zoomstream_runtime::metrics::register;
@@ -119,6 +121,18 @@ impl SseMetrics {
                 &["source"],
             ),
             registry,
+        }
+    }
+}
+
+impl SseMetrics {
+    /// Creates a source's series at zero, so dashboards see zeros, not gaps.
+    pub fn add_source(&self, source: &str) {
+        self.clients.with_label_values(&[source]);
+        self.events_sent.with_label_values(&[source]);
+        for reason in Reason::ALL {
+            self.disconnects
+                .with_label_values(&[source, reason.as_str()]);
         }
     }
 }
