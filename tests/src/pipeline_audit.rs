@@ -60,6 +60,15 @@ impl PipelineUnderTest {
         }
     }
 
+    /// Processors run with Kafka's default session timeout (45 s) instead of the tests' 6 s:
+    /// what operators run, and long enough to ride out a group coordinator's failover.
+    pub fn use_default_session_timeout(&mut self) {
+        self.config
+            .kafka
+            .options
+            .retain(|(k, _)| k != "session.timeout.ms" && k != "heartbeat.interval.ms");
+    }
+
     /// Waits until the raw topic holds `count` records and the group has committed past all of
     /// them: then every output of those records is written.
     pub fn drain(&self, count: usize, timeout: Duration) {

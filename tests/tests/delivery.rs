@@ -127,12 +127,7 @@ async fn a_processor_killed_for_good_holds_readers_up_no_longer_than_its_transac
 /// after the restart, on every partition, are processed.
 async fn restart_to_reassignment(stable_identity: bool) -> Duration {
     let mut setup = PipelineUnderTest::new(&brokers(), Delivery::AtLeastOnce, 1).await;
-    // Kafka's default session timeout: what an operator's processors run with.
-    setup
-        .config
-        .kafka
-        .options
-        .retain(|(k, _)| k != "session.timeout.ms" && k != "heartbeat.interval.ms");
+    setup.use_default_session_timeout();
     let spawn = |name: &str| {
         if stable_identity {
             ProcessorProcess::spawn(&setup.config, name)

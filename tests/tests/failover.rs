@@ -57,7 +57,10 @@ async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_kille
 #[tokio::test(flavor = "multi_thread")]
 async fn exactly_once_processors_drain_through_a_broker_kill_without_loss_or_duplicates() {
     let mut cluster = three_nodes().await;
-    let setup = PipelineUnderTest::new(&cluster.bootstrap(), Delivery::ExactlyOnce, 3).await;
+    let mut setup = PipelineUnderTest::new(&cluster.bootstrap(), Delivery::ExactlyOnce, 3).await;
+    // The killed node may be the group coordinator: the members' sessions must outlast its
+    // failover (a 6 s session expired during it, and the static member's rejoin was fenced).
+    setup.use_default_session_timeout();
     let expected = produce_meeting_backlog(&setup.brokers, &setup.raw_topic, 0..1500);
     let first = ProcessorProcess::spawn(&setup.config, "a");
     let second = ProcessorProcess::spawn(&setup.config, "b");

@@ -117,38 +117,72 @@ async fn a_rebalance_storm_loses_nothing() {
     figures!("rebalance storm: 1000 raw records, {changes} membership changes, {} source records all present, {} duplicates", audit.expected, audit.duplicates);
 }
 
+/// Feeds the raw topic 30 new records at a time until `condition` holds: a processor that
+/// joins after the others drained everything gets work only from new records.
+fn feed_until(
+    setup: &PipelineUnderTest,
+    next: &mut usize,
+    expected: &mut std::collections::HashSet<String>,
+    what: &str,
+    condition: impl Fn() -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        expected.extend(produce_meeting_backlog(
+            &setup.brokers,
+            &setup.raw_topic,
+            *next..*next + 30,
+        ));
+        *next += 30;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothing() {
     let setup = PipelineUnderTest::new(&brokers(), Delivery::ExactlyOnce, 1).await;
     let (brokers, raw_topic, config) = (&setup.brokers, &setup.raw_topic, &setup.config);
     let mut expected = produce_meeting_backlog(brokers, raw_topic, 0..300);
+    let mut next = 300;
 
     let mut first = ProcessorProcess::spawn(config, "p1");
     let second = ProcessorProcess::spawn(config, "p2");
-    wait_for(
-        "the first processor to be consuming",
-        Duration::from_secs(60),
-        || async { first.records_in() > 0.0 },
-    )
-    .await;
+    feed_until(
+        &setup,
+        &mut next,
+        &mut expected,
+        "both processors consuming",
+        || first.records_in() > 0.0 && second.records_in() > 0.0,
+    );
     first.kill();
 
-    expected.extend(produce_meeting_backlog(brokers, raw_topic, 300..600));
+    expected.extend(produce_meeting_backlog(
+        brokers,
+        raw_topic,
+        next..next + 300,
+    ));
+    next += 300;
     let third = ProcessorProcess::spawn(config, "p3");
-    wait_for(
+    feed_until(
+        &setup,
+        &mut next,
+        &mut expected,
         "the joiner to take partitions",
-        Duration::from_secs(60),
-        || async { third.records_in() > 0.0 },
-    )
-    .await;
-    let _restarted = ProcessorProcess::spawn(config, "p1");
-    expected.extend(produce_meeting_backlog(brokers, raw_topic, 600..900));
-
-    setup.drain(900, Duration::from_secs(120));
-    assert!(
-        second.records_in() > 0.0,
-        "the second processor took a share"
+        || third.records_in() > 0.0,
     );
+    let _restarted = ProcessorProcess::spawn(config, "p1");
+    expected.extend(produce_meeting_backlog(
+        brokers,
+        raw_topic,
+        next..next + 300,
+    ));
+    next += 300;
+
+    setup.drain(next, Duration::from_secs(120));
     let audit = setup.audit(&expected);
     assert_eq!(audit.missing, 0, "every expected record exists: {audit:?}");
     assert_eq!(
@@ -156,5 +190,5 @@ async fn processors_split_the_work_survive_a_sigkill_and_a_joiner_and_lose_nothi
         "exactly-once across the kill: {audit:?}"
     );
     assert_eq!(setup.dead_letters(), 0, "no dead letters");
-    figures!("scale: 900 raw records, 3 processes, 1 SIGKILL, {} source records all present, {} duplicates", audit.expected, audit.duplicates);
+    figures!("scale: {next} raw records, 3 processes, 1 SIGKILL, {} source records all present, {} duplicates", audit.expected, audit.duplicates);
 }
