@@ -457,7 +457,7 @@ mod tests {
     use std::net::TcpListener;
     use std::thread;
 
-    use crate::sources::Shape;
+    use crate::shape::Shape;
 
     fn record_schema() -> Schema {
         Schema::parse_str(

@@ -25,140 +25,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::catalogue::{self, EventDef};
+use crate::shape::{check_schema, FieldPlan, Shape};
 use crate::App;
-
-/// The record shapes zoomstream can produce; a source's shape is decided by the full name of its
-/// schema's record, and decides how a webhook becomes records (see [`crate::mapping`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Shape {
-    /// `zoomstream.RecordingFile`: one record per recording file.
-    RecordingFile,
-    /// `zoomstream.Meeting`: one record per meeting event.
-    Meeting,
-    /// `zoomstream.Participant`: one record per participant event of a meeting or webinar.
-    Participant,
-    /// `zoomstream.Webinar`: one record per webinar event.
-    Webinar,
-    /// `zoomstream.User`: one record per user event.
-    User,
-    /// `zoomstream.Account`: one record per account event.
-    Account,
-    /// `zoomstream.Envelope`: any webhook, kept whole (custom sources).
-    Envelope,
-}
-
-/// The recording events whose payload lists `recording_files`.
-const RECORDING_FILE_EVENTS: [&str; 2] = ["recording.completed", "recording.transcript_completed"];
-
-impl Shape {
-    /// Every shape.
-    pub const ALL: [Shape; 7] = [
-        Shape::RecordingFile,
-        Shape::Meeting,
-        Shape::Participant,
-        Shape::Webinar,
-        Shape::User,
-        Shape::Account,
-        Shape::Envelope,
-    ];
-
-    /// The full name of the schema record that selects this shape.
-    pub fn record_name(self) -> &'static str {
-        match self {
-            Shape::RecordingFile => "zoomstream.RecordingFile",
-            Shape::Meeting => "zoomstream.Meeting",
-            Shape::Participant => "zoomstream.Participant",
-            Shape::Webinar => "zoomstream.Webinar",
-            Shape::User => "zoomstream.User",
-            Shape::Account => "zoomstream.Account",
-            Shape::Envelope => "zoomstream.Envelope",
-        }
-    }
-
-    /// The shape selected by a schema record's full name.
-    pub fn from_record_name(full_name: &str) -> Option<Shape> {
-        Shape::ALL
-            .into_iter()
-            .find(|s| s.record_name() == full_name)
-    }
-
-    /// The file name of the shipped schema of this shape (next to the shipped sources file).
-    pub fn schema_file(self) -> &'static str {
-        match self {
-            Shape::RecordingFile => "recording_file.avsc",
-            Shape::Meeting => "meeting.avsc",
-            Shape::Participant => "participant.avsc",
-            Shape::Webinar => "webinar.avsc",
-            Shape::User => "user.avsc",
-            Shape::Account => "account.avsc",
-            Shape::Envelope => "envelope.avsc",
-        }
-    }
-
-    /// The text of the shipped schema of this shape, compiled in (for tools and tests).
-    pub fn builtin_schema(self) -> &'static str {
-        match self {
-            Shape::RecordingFile => include_str!("../recording_file.avsc"),
-            Shape::Meeting => include_str!("../meeting.avsc"),
-            Shape::Participant => include_str!("../participant.avsc"),
-            Shape::Webinar => include_str!("../webinar.avsc"),
-            Shape::User => include_str!("../user.avsc"),
-            Shape::Account => include_str!("../account.avsc"),
-            Shape::Envelope => include_str!("../envelope.avsc"),
-        }
-    }
-
-    /// Whether records of this shape can be made from the wire event `wire_event`: the shape's
-    /// required fields exist in that event's payload. Decided by name, so it also applies to
-    /// `extra_events` the catalogue lacks (e.g. `meeting.participant_left`).
-    pub fn can_carry(self, wire_event: &str) -> bool {
-        let Some((resource, action)) = wire_event.split_once('.') else {
-            return self == Shape::Envelope;
-        };
-        match self {
-            Shape::RecordingFile => RECORDING_FILE_EVENTS.contains(&wire_event),
-            Shape::Meeting => resource == "meeting",
-            Shape::Webinar => resource == "webinar",
-            Shape::Participant => {
-                matches!(resource, "meeting" | "webinar")
-                    && (action.starts_with("participant_") || action.starts_with("sharing_"))
-            }
-            Shape::User => resource == "user",
-            Shape::Account => resource == "account",
-            Shape::Envelope => true,
-        }
-    }
-
-    /// What the shape carries, in words, for error messages.
-    fn carries(self) -> &'static str {
-        match self {
-            Shape::RecordingFile => "recording.completed and recording.transcript_completed",
-            Shape::Meeting => "meeting.* events",
-            Shape::Webinar => "webinar.* events",
-            Shape::Participant => {
-                "meeting.participant_*, meeting.sharing_*, webinar.participant_* and webinar.sharing_* events"
-            }
-            Shape::User => "user.* events",
-            Shape::Account => "account.* events",
-            Shape::Envelope => "any event",
-        }
-    }
-
-    /// The `[source.options]` keys this shape understands.
-    fn option_names(self) -> &'static [&'static str] {
-        match self {
-            Shape::RecordingFile => &["include_audio", "include_chat", "file_types"],
-            _ => &[],
-        }
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.record_name();
-        f.write_str(name.strip_prefix("zoomstream.").unwrap_or(name))
-    }
-}
 
 /// Per-source options; only the recording-file shape has any today.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -209,7 +77,7 @@ pub struct Source {
     /// Free text for operators.
     pub description: Option<String>,
     /// Where each field of `schema` comes from, resolved at load.
-    pub(crate) field_plan: crate::mapping::FieldPlan,
+    pub(crate) field_plan: FieldPlan,
 }
 
 impl Source {
@@ -683,7 +551,7 @@ impl<'a> Parser<'a> {
                 .collect(),
             topic: raw.topic.into_inner(),
             schema_path,
-            field_plan: crate::mapping::FieldPlan::new(shape, &schema),
+            field_plan: FieldPlan::new(shape, &schema),
             schema,
             shape,
             options,
@@ -816,7 +684,7 @@ impl<'a> Parser<'a> {
             self.issue(at, Some(source), problem);
             return None;
         };
-        let field_problems = crate::mapping::check_schema(shape, &schema);
+        let field_problems = check_schema(shape, &schema);
         let fits = field_problems.is_empty();
         for (field, reason) in field_problems {
             let problem = Problem::SchemaField {
@@ -1426,21 +1294,5 @@ schema = "meeting.avsc"
         assert!(err
             .to_string()
             .starts_with("/nonexistent/sources.toml: cannot read the sources file"));
-    }
-
-    #[test]
-    fn shapes_round_trip_their_record_names() {
-        for shape in Shape::ALL {
-            assert_eq!(Shape::from_record_name(shape.record_name()), Some(shape));
-            let schema = Schema::parse_str(shape.builtin_schema()).unwrap();
-            assert_eq!(
-                schema.name().map(|n| n.fullname(None)).as_deref(),
-                Some(shape.record_name())
-            );
-        }
-        assert_eq!(Shape::RecordingFile.to_string(), "RecordingFile");
-        assert!(Shape::Envelope.can_carry("anything"));
-        assert!(!Shape::Meeting.can_carry("webinar.started"));
-        assert!(Shape::Participant.can_carry("meeting.participant_left"));
     }
 }
