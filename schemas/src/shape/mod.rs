@@ -1,7 +1,7 @@
 //! The record shapes zoomstream produces: which schema record selects each, which events each
-//! can carry, the fields each can fill ([`fields`]), and whether an operator's `.avsc` fits a
-//! shape ([`check_schema`]). The sources file checks sources against shapes; the mapping builds
-//! records by them.
+//! can carry, the fields each can fill (their tables are in `fields`), and whether an operator's
+//! `.avsc` fits a shape (`check_schema`). The sources file checks sources against shapes; the
+//! mapping builds records by them.
 
 use std::fmt;
 
