@@ -8,6 +8,7 @@
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod registry;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -26,7 +27,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
 use zoomstream_runtime::shutdown::{self, ShutdownToken};
-use zoomstream_schemas::avro::{Encoder, SchemaRegistry};
+use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
 
@@ -34,6 +35,7 @@ pub use config::{Config, Delivery};
 
 use crate::metrics::ProcessorMetrics;
 use crate::pipeline::{Pipeline, PipelineContext, ProduceContext, Shared};
+use crate::registry::SchemaRegistry;
 use crate::route::{Route, Router};
 
 /// A processor with its sources loaded, topics created and metrics endpoint bound.
