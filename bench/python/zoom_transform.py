@@ -40,7 +40,7 @@ def single_object_header(parsed_schema) -> bytes:
     return b"\xc3\x01" + rabin(canonical).to_bytes(8, "little")
 
 
-# --- Where each field of each shape comes from (mirrors schemas/src/mapping.rs).
+# --- Where each field of each shape comes from (mirrors schemas/src/shape/fields.rs).
 COMMON = {
     "event_id": ("event_id",), "event": ("event",), "wire_event": ("body", "event"),
     "app": ("app",), "event_ts": ("ts", "body", "event_ts"), "account_id": ("payload", "account_id"),

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod registry;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
-use zoomstream_schemas::avro::{Encoder, SchemaRegistry};
+use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
 
@@ -31,6 +32,7 @@ pub use config::{Config, Delivery};
 
 use crate::metrics::ProcessorMetrics;
 use crate::pipeline::{Pipeline, PipelineContext, ProduceContext, Shared};
+use crate::registry::SchemaRegistry;
 use crate::route::{Route, Router};
 
 /// A processor with its sources loaded, topics created and metrics endpoint bound.

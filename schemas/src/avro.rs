@@ -1,4 +1,5 @@
-//! The wire encodings of source records, and the Schema Registry client.
+//! The wire encodings of source records, and what the Schema Registry is given for them (the
+//! subject, the schema text; the client itself is in `zoomstream-processors`).
 //!
 //! Two framings of one Avro binary datum are supported:
 //!
@@ -10,7 +11,6 @@
 //! [Single-object encoding]: https://avro.apache.org/docs/1.11.1/specification/#single-object-encoding
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
 use apache_avro::rabin::Rabin;
@@ -19,8 +19,6 @@ use apache_avro::types::Value as AvroValue;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use serde_json::Value as JsonValue;
-
-use crate::mapping::percent_encode;
 
 /// The two magic bytes of the single-object encoding.
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -341,123 +339,10 @@ pub fn registry_schema_text(schema: &Schema) -> String {
     serde_json::to_string(schema).unwrap_or_else(|_| schema.canonical_form())
 }
 
-/// Why registering a schema failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("schema registry {url}: {error}")]
-    Transport {
-        url: String,
-        #[source]
-        error: ureq::Error,
-    },
-    #[error("schema registry {url} answered {status}: {message}")]
-    Status {
-        url: String,
-        status: u16,
-        message: String,
-    },
-    #[error("schema registry {url} answered 200 without a schema id: {body}")]
-    BadResponse { url: String, body: String },
-}
-
-impl RegistryError {
-    /// Whether trying again later may succeed (network trouble, 5xx, 429).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RegistryError::Transport { .. } => true,
-            RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
-            RegistryError::BadResponse { .. } => false,
-        }
-    }
-}
-
-/// A minimal, blocking Confluent Schema Registry client (run it in `spawn_blocking`).
-#[derive(Debug, Clone)]
-pub struct SchemaRegistry {
-    base_url: String,
-    agent: ureq::Agent,
-}
-
-impl SchemaRegistry {
-    /// A client of the registry at `base_url` (e.g. `http://localhost:8081`), with a 10 s
-    /// timeout per request.
-    pub fn new(base_url: impl Into<String>) -> SchemaRegistry {
-        SchemaRegistry::with_timeout(base_url, Duration::from_secs(10))
-    }
-
-    /// A client whose requests give up after `timeout` (connect, send and read together).
-    pub fn with_timeout(base_url: impl Into<String>, timeout: Duration) -> SchemaRegistry {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build();
-        SchemaRegistry {
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            agent: config.into(),
-        }
-    }
-
-    /// The registry's URL, without a trailing `/`.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// Registers `schema` under `subject` (or finds it registered) and returns its id.
-    pub fn register(&self, subject: &str, schema: &Schema) -> Result<u32, RegistryError> {
-        let url = format!(
-            "{}/subjects/{}/versions",
-            self.base_url,
-            percent_encode(subject)
-        );
-        let body = serde_json::json!({ "schema": registry_schema_text(schema) }).to_string();
-        let transport = |error| RegistryError::Transport {
-            url: url.clone(),
-            error,
-        };
-        let mut response = self
-            .agent
-            .post(&url)
-            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-            .header(
-                "Accept",
-                "application/vnd.schemaregistry.v1+json, application/json",
-            )
-            .send(body.as_str())
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().map_err(transport)?;
-        if !(200..300).contains(&status) {
-            // The registry's errors are {"error_code": …, "message": "…"}.
-            let message = serde_json::from_str::<JsonValue>(&text)
-                .ok()
-                .and_then(|v| {
-                    v.get("message")
-                        .and_then(JsonValue::as_str)
-                        .map(str::to_owned)
-                })
-                .unwrap_or(text);
-            return Err(RegistryError::Status {
-                url,
-                status,
-                message,
-            });
-        }
-        serde_json::from_str::<JsonValue>(&text)
-            .ok()
-            .and_then(|v| v.get("id").and_then(JsonValue::as_u64))
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or(RegistryError::BadResponse { url, body: text })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-    use std::thread;
-
-    use crate::sources::Shape;
+    use crate::shape::Shape;
 
     fn record_schema() -> Schema {
         Schema::parse_str(
@@ -656,118 +541,5 @@ mod tests {
             subject_for_topic("zoom.recording-completed"),
             "zoom.recording-completed-value"
         );
-    }
-
-    /// A one-request HTTP server answering `status` with `body`; returns its URL and a handle
-    /// giving back the request it saw (request line, headers, body).
-    fn serve_once(
-        status: &'static str,
-        body: &'static str,
-    ) -> (String, thread::JoinHandle<(String, Vec<String>, String)>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let handle = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut headers = Vec::new();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end().to_owned();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-                headers.push(line.to_ascii_lowercase());
-            }
-            let mut request_body = vec![0; length];
-            std::io::Read::read_exact(&mut reader, &mut request_body).unwrap();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            stream.flush().unwrap();
-            (
-                request_line.trim_end().to_owned(),
-                headers,
-                String::from_utf8(request_body).unwrap(),
-            )
-        });
-        (url, handle)
-    }
-
-    #[test]
-    fn registering_posts_the_schema_and_reads_the_id() {
-        let (url, server) = serve_once("200 OK", r#"{"id":17}"#);
-        let schema = Schema::parse_str(Shape::Meeting.builtin_schema()).unwrap();
-        let registry = SchemaRegistry::new(format!("{url}/"));
-        assert_eq!(registry.base_url(), url);
-        let id = registry
-            .register(&subject_for_topic("zoom.meeting-created"), &schema)
-            .unwrap();
-        assert_eq!(id, 17);
-        let (request_line, headers, body) = server.join().unwrap();
-        assert_eq!(
-            request_line,
-            "POST /subjects/zoom.meeting-created-value/versions HTTP/1.1"
-        );
-        assert!(
-            headers.contains(&"content-type: application/vnd.schemaregistry.v1+json".to_owned()),
-            "{headers:?}"
-        );
-        let body: JsonValue = serde_json::from_str(&body).unwrap();
-        let sent = Schema::parse_str(body["schema"].as_str().unwrap()).unwrap();
-        assert_eq!(sent.canonical_form(), schema.canonical_form());
-    }
-
-    #[test]
-    fn registry_errors_carry_the_registry_message() {
-        let (url, server) = serve_once(
-            "409 Conflict",
-            r#"{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}"#,
-        );
-        let schema = record_schema();
-        let err = SchemaRegistry::new(url).register("s", &schema).unwrap_err();
-        server.join().unwrap();
-        assert!(
-            matches!(err, RegistryError::Status { status: 409, .. }),
-            "{err}"
-        );
-        assert!(
-            err.to_string()
-                .contains("incompatible with an earlier schema"),
-            "{err}"
-        );
-        assert!(!err.is_transient());
-
-        let (url, server) = serve_once("200 OK", r#"{"version":1}"#);
-        let err = SchemaRegistry::new(url).register("s", &schema).unwrap_err();
-        server.join().unwrap();
-        assert!(matches!(err, RegistryError::BadResponse { .. }), "{err}");
-
-        // Nobody listening: a transport error, worth retrying.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let err = SchemaRegistry::with_timeout(
-            format!("http://127.0.0.1:{port}"),
-            Duration::from_secs(2),
-        )
-        .register("s", &schema)
-        .unwrap_err();
-        assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
-        assert!(err.is_transient());
     }
 }

@@ -3,6 +3,7 @@
 //! - [`app`]: the two Zoom apps webhooks arrive for;
 //! - [`raw`]: what ingest writes to the raw topic (headers, key, event id);
 //! - [`catalogue`]: every Zoom event of both apps, with the user-level variants;
+//! - [`shape`]: the record shapes, their fields, and whether a `.avsc` fits one;
 //! - [`sources`]: the sources file (which events go to which topic, with which schema);
 //! - [`mapping`]: how a raw webhook becomes the Avro records of a source;
 //! - [`avro`]: the `.avsc` files and the two wire encodings (single-object, Confluent).
@@ -12,6 +13,7 @@ pub mod avro;
 pub mod catalogue;
 pub mod mapping;
 pub mod raw;
+pub mod shape;
 pub mod sources;
 
 pub use app::App;

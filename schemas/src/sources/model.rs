@@ -1,0 +1,117 @@
+//! What a loaded sources file is: its sources, their options, and which events each takes.
+
+use std::path::PathBuf;
+
+use apache_avro::Schema;
+
+use crate::shape::{FieldPlan, Shape};
+use crate::App;
+
+/// Per-source options; only the recording-file shape has any today.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// Emit M4A (audio-only) files. Off by default, as in Pipedream.
+    pub include_audio: bool,
+    /// Emit CHAT files. Off by default, as in Pipedream.
+    pub include_chat: bool,
+    /// When set, exactly these file types are emitted (upper case), whatever the two flags say.
+    pub file_types: Option<Vec<String>>,
+}
+
+impl SourceOptions {
+    /// Whether a recording file of type `file_type` is emitted.
+    pub fn keeps_file_type(&self, file_type: &str) -> bool {
+        if let Some(allowed) = &self.file_types {
+            return allowed.iter().any(|t| t.eq_ignore_ascii_case(file_type));
+        }
+        match file_type {
+            "M4A" => self.include_audio,
+            "CHAT" => self.include_chat,
+            _ => true,
+        }
+    }
+}
+
+/// One validated source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Unique in the file; `[a-z0-9-]+`.
+    pub name: String,
+    /// The app whose webhooks the source reads.
+    pub app: App,
+    /// Catalogue names or trailing-wildcard patterns, as written.
+    pub events: Vec<String>,
+    /// Wire names the catalogue lacks, as written.
+    pub extra_events: Vec<String>,
+    /// The Kafka topic the records go to; unique in the file.
+    pub topic: String,
+    /// The schema file, resolved against the sources file's directory.
+    pub schema_path: PathBuf,
+    /// The parsed schema; the records fit it.
+    pub schema: Schema,
+    /// Decided by the schema's record name.
+    pub shape: Shape,
+    /// `[source.options]`, checked against the shape.
+    pub options: SourceOptions,
+    /// Free text for operators.
+    pub description: Option<String>,
+    /// Where each field of `schema` comes from, resolved at load.
+    pub(crate) field_plan: FieldPlan,
+}
+
+impl Source {
+    /// The first of `names` (as returned by [`crate::catalogue::classify`]) that this source
+    /// takes. The caller checks the app; [`Source::select`] does both.
+    pub fn matches<'n>(&self, names: &'n [String]) -> Option<&'n str> {
+        names
+            .iter()
+            .map(String::as_str)
+            .find(|name| self.takes(name))
+    }
+
+    /// [`Source::matches`], for a webhook of `app` only.
+    pub fn select<'n>(&self, app: App, names: &'n [String]) -> Option<&'n str> {
+        if app == self.app {
+            self.matches(names)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the catalogue (or extra) name `name` is one this source takes.
+    pub fn takes(&self, name: &str) -> bool {
+        self.events
+            .iter()
+            .any(|pattern| pattern_matches(pattern, name))
+            || self.extra_events.iter().any(|extra| extra == name)
+    }
+}
+
+/// `meeting.*` matches every name starting with `meeting.`; `*` matches every name; anything
+/// else matches itself.
+pub(super) fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// A loaded and validated sources file.
+#[derive(Debug, Clone)]
+pub struct SourcesFile {
+    pub sources: Vec<Source>,
+    /// The directory schema paths were resolved against.
+    pub dir: PathBuf,
+}
+
+impl SourcesFile {
+    /// The source named `name`.
+    pub fn get(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// The sources of one app, in file order.
+    pub fn for_app(&self, app: App) -> impl Iterator<Item = &Source> {
+        self.sources.iter().filter(move |s| s.app == app)
+    }
+}
