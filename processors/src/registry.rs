@@ -2,6 +2,7 @@
 //! topic's subject, for the Confluent framing. What is registered (the subject, the schema text)
 //! is the contract's ([`zoomstream_schemas::avro`]); talking HTTP is the processor's alone.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::Duration;
 
 use apache_avro::Schema;
@@ -117,22 +118,16 @@ impl SchemaRegistry {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters: a subject is a URL path
-/// segment. The mapping encodes download tokens with the same function; a copy here keeps
-/// percent-encoding out of the contract's API.
+/// A subject is a URL path segment: everything but RFC 3986's unreserved characters is
+/// percent-encoded.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0F)]));
-        }
-    }
-    out
+    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
