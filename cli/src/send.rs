@@ -144,7 +144,8 @@ mod tests {
 
     #[test]
     fn all_skips_examples_and_documented_answers() {
-        let dir = std::env::temp_dir().join(format!("zoomstream-send-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         std::fs::create_dir_all(dir.join("nested.json")).unwrap();
         for name in [
             "b.json",
@@ -155,12 +156,11 @@ mod tests {
         ] {
             std::fs::write(dir.join(name), "{}").unwrap();
         }
-        let names: Vec<String> = webhook_files(&dir)
+        let names: Vec<String> = webhook_files(dir)
             .unwrap()
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(names, ["a.json", "b.json"]);
     }
 }

@@ -540,8 +540,8 @@ fn a_source_refuses_what_it_does_not_take() {
 
 #[test]
 fn an_edited_schema_is_filled_from_its_own_fields() {
-    let dir = std::env::temp_dir().join(format!("zoomstream-mapping-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     std::fs::write(
         dir.join("slim.avsc"),
         r#"{"type": "record", "name": "Meeting", "namespace": "zoomstream", "fields": [
@@ -554,7 +554,6 @@ fn an_edited_schema_is_filled_from_its_own_fields() {
     .unwrap();
     let toml = "[[source]]\nname = \"slim\"\napp = \"zoom\"\nevents = [\"meeting.*\"]\ntopic = \"t\"\nschema = \"slim.avsc\"\n";
     let parsed = sources::parse(toml, Path::new(&dir));
-    std::fs::remove_dir_all(&dir).unwrap();
     let source = parsed.unwrap().sources.remove(0);
     let ended = fixture("meeting.ended.json");
     let out = map(&source, &ended, "meeting.ended").unwrap();

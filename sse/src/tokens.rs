@@ -244,9 +244,8 @@ schema = "meeting.avsc"
     #[test]
     fn the_tokens_file_adds_global_and_rotated_tokens() {
         let sources = sources();
-        let dir = std::env::temp_dir().join(format!("sse-tokens-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("tokens.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
         std::fs::write(
             &path,
             "[sse]\ntoken = \"g\"\n[sse.tokens]\na = [\"old\", \"new\"]\n",

@@ -1,5 +1,4 @@
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{load, parse, Issue, Problem, SourceOptions, SourcesError};
 use crate::shape::Shape;
@@ -10,29 +9,18 @@ fn shipped_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A scratch directory removed on drop (std only; no tempfile dependency).
-struct Scratch(PathBuf);
+/// A scratch directory, removed on drop.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new() -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("zoomstream-sources-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(tempfile::tempdir().unwrap())
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -413,7 +401,7 @@ fn schemas_are_checked() {
     let scratch = Scratch::new();
     let source = |schema: &str| source_toml(r#"["meeting.started"]"#, schema);
     scratch.write("broken.avsc", "{\"type\": \"record\"");
-    let issue = parse(&source("broken.avsc"), &scratch.0)
+    let issue = parse(&source("broken.avsc"), scratch.0.path())
         .unwrap_err()
         .issues()[0]
         .clone();
@@ -426,7 +414,7 @@ fn schemas_are_checked() {
         "other.avsc",
         r#"{"type": "record", "name": "Other", "namespace": "acme", "fields": []}"#,
     );
-    let issue = parse(&source("other.avsc"), &scratch.0)
+    let issue = parse(&source("other.avsc"), scratch.0.path())
         .unwrap_err()
         .issues()[0]
         .clone();
@@ -438,7 +426,7 @@ fn schemas_are_checked() {
     );
 
     scratch.write("string.avsc", "\"string\"");
-    let issue = parse(&source("string.avsc"), &scratch.0)
+    let issue = parse(&source("string.avsc"), scratch.0.path())
         .unwrap_err()
         .issues()[0]
         .clone();
@@ -453,7 +441,7 @@ fn schemas_are_checked() {
         {"name": "meeting_id", "type": ["null", "string"], "default": null},
         {"name": "region", "type": "string", "default": "eu"}]}"#;
     scratch.write("edited.avsc", edited);
-    assert!(parse(&source("edited.avsc"), &scratch.0).is_ok());
+    assert!(parse(&source("edited.avsc"), scratch.0.path()).is_ok());
 
     // Wrong types and fields the shape cannot fill are rejected.
     let wrong = r#"{"type": "record", "name": "Meeting", "namespace": "zoomstream", "fields": [
@@ -462,7 +450,7 @@ fn schemas_are_checked() {
         {"name": "region", "type": "string"},
         {"name": "topic", "type": ["null", "string", "long"]}]}"#;
     scratch.write("wrong.avsc", wrong);
-    let err = parse(&source("wrong.avsc"), &scratch.0).unwrap_err();
+    let err = parse(&source("wrong.avsc"), scratch.0.path()).unwrap_err();
     let fields: Vec<_> = err
         .issues()
         .iter()
