@@ -41,6 +41,7 @@ pub fn rss_mb(pid: u32) -> Option<(f64, f64)> {
 }
 
 /// CPU seconds (user + system) a process used so far.
+#[allow(unsafe_code)] // sysconf(3) for the clock tick
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command (which may contain spaces) start after the last ')'.
@@ -174,6 +175,7 @@ impl Proc {
     }
 
     /// SIGTERM, then SIGKILL after `grace`; returns the memory report taken just before.
+    #[allow(unsafe_code)] // kill(2): std's Child::kill only sends SIGKILL
     pub fn stop(mut self, grace: Duration) -> RssReport {
         let report = self.rss();
         self.stop.store(true, Ordering::Relaxed);
