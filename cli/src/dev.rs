@@ -150,7 +150,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     if first_error.is_some() {
         shutdown.cancel();
     }
-    // The first service to end (by a signal or by failing) stops the other.
+    // The first service to end (by a signal or by failing) stops the others.
     while let Some(ended) = services.join_next().await {
         let result = outcome(ended, &shutdown);
         shutdown.cancel();
@@ -158,7 +158,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             first_error.get_or_insert(err);
         }
     }
-    // Both services flushed their producers; only now may the cluster go.
+    // Every service has stopped and flushed its producer; only now may the cluster go.
     drop(cluster);
     match first_error {
         Some(err) => Err(err),
