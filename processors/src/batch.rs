@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Delivery;
-use crate::metrics::ProcessorMetrics;
+use crate::metrics::{BatchOutcome, ProcessorMetrics};
 use crate::producer_context::OutputProducerContext;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -185,7 +185,10 @@ impl BatchProducer {
                     partitions = batch.offsets.len(),
                     "batch committed"
                 );
-                self.metrics.batches.with_label_values(&["committed"]).inc();
+                self.metrics
+                    .batches
+                    .with_label_values(&[BatchOutcome::Committed.as_str()])
+                    .inc();
                 Ok(())
             }
             Err(err) if is_fatal(&err) => Err(FatalError::new("committing a batch", err)),
@@ -194,7 +197,10 @@ impl BatchProducer {
             }
             Err(err) => {
                 tracing::warn!(error = %err, records = batch.records, "batch aborted; rewinding to reprocess it");
-                self.metrics.batches.with_label_values(&["aborted"]).inc();
+                self.metrics
+                    .batches
+                    .with_label_values(&[BatchOutcome::Aborted.as_str()])
+                    .inc();
                 if self.delivery == Delivery::ExactlyOnce {
                     if let Err(abort) = retry_retriable("aborting the transaction", || {
                         self.producer.abort_transaction(COMMIT_TIMEOUT)

@@ -5,7 +5,8 @@ use rdkafka::producer::BaseRecord;
 use zoomstream_schemas::mapping::SourceRecord;
 use zoomstream_schemas::raw::headers;
 
-use crate::route::{DeadLetter, Route};
+use crate::dead_letter::DeadLetter;
+use crate::route::Route;
 
 /// Headers the processor adds to dead letters (the raw record's own headers are kept too).
 pub mod dlq_headers {
@@ -81,7 +82,7 @@ impl<'a> DeadLetterRecord<'a> {
         hdrs = hdrs
             .insert(Header {
                 key: dlq_headers::REASON,
-                value: Some(dead.reason),
+                value: Some(dead.reason.as_str()),
             })
             .insert(Header {
                 key: dlq_headers::DETAIL,

@@ -13,8 +13,9 @@ use zoomstream_schemas::raw::headers;
 
 use crate::batch::{BatchProducer, FatalError};
 use crate::consumer_context::RawConsumerContext;
+use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::outputs::{self, DeadLetterRecord};
-use crate::route::{DeadLetter, Output, RawMessage, Router};
+use crate::route::{Output, RawMessage, Router};
 
 /// The loop itself; runs on a blocking thread of its own.
 pub struct Pipeline {
@@ -112,7 +113,7 @@ impl Pipeline {
                         Err(err) => self.dead_letter(
                             msg,
                             &DeadLetter {
-                                reason: "output_rejected",
+                                reason: DeadLetterReason::OutputRejected,
                                 detail: format!(
                                     "the {source} record was rejected by the producer: {err}"
                                 ),
@@ -123,7 +124,7 @@ impl Pipeline {
                 }
                 Output::DeadLetter(dead) if self.backfill && dead.source.is_none() => {
                     tracing::debug!(
-                        reason = dead.reason,
+                        reason = dead.reason.as_str(),
                         "backfill leaves record-level dead letters to the main group"
                     );
                 }
@@ -136,7 +137,7 @@ impl Pipeline {
 
     fn dead_letter(&self, msg: &BorrowedMessage<'_>, dead: &DeadLetter) -> Result<(), FatalError> {
         let origin = outputs::origin(msg);
-        tracing::warn!(reason = dead.reason, detail = %dead.detail, source = dead.source.as_deref(), origin = %origin, "record sent to the dead-letter topic");
+        tracing::warn!(reason = dead.reason.as_str(), detail = %dead.detail, source = dead.source.as_deref(), origin = %origin, "record sent to the dead-letter topic");
         let record = DeadLetterRecord::new(&self.dlq_topic, msg, dead, &origin);
         if let Err(err) = self.batches.send(record.with_value()) {
             // The original value does not fit with the added headers: keep the headers, which
@@ -149,7 +150,7 @@ impl Pipeline {
         self.batches
             .metrics
             .dlq_records
-            .with_label_values(&[dead.reason])
+            .with_label_values(&[dead.reason.as_str()])
             .inc();
         Ok(())
     }
