@@ -8,17 +8,6 @@ use zoomstream_schemas::raw::headers;
 use crate::dead_letter::DeadLetter;
 use crate::route::Route;
 
-/// Headers the processor adds to dead letters (the raw record's own headers are kept too).
-pub mod dlq_headers {
-    pub const REASON: &str = "zoomstream-dlq-reason";
-    pub const DETAIL: &str = "zoomstream-dlq-detail";
-    pub const SOURCE: &str = "zoomstream-dlq-source";
-    pub const ORIGIN: &str = "zoomstream-dlq-origin";
-}
-
-/// Header naming the source on every source record.
-pub const SOURCE_HEADER: &str = "zoomstream-source";
-
 /// One record for `route`'s topic: the encoded value, its key, and the app, event, event id
 /// and source headers.
 pub fn source_record<'a>(
@@ -40,7 +29,7 @@ pub fn source_record<'a>(
             value: Some(record.event_id.as_str()),
         })
         .insert(Header {
-            key: SOURCE_HEADER,
+            key: headers::SOURCE,
             value: Some(route.source.name.as_str()),
         });
     let out = BaseRecord::to(&route.source.topic)
@@ -81,20 +70,20 @@ impl<'a> DeadLetterRecord<'a> {
         }
         hdrs = hdrs
             .insert(Header {
-                key: dlq_headers::REASON,
+                key: headers::DLQ_REASON,
                 value: Some(dead.reason.as_str()),
             })
             .insert(Header {
-                key: dlq_headers::DETAIL,
+                key: headers::DLQ_DETAIL,
                 value: Some(dead.detail.as_str()),
             })
             .insert(Header {
-                key: dlq_headers::ORIGIN,
+                key: headers::DLQ_ORIGIN,
                 value: Some(origin),
             });
         if let Some(source) = &dead.source {
             hdrs = hdrs.insert(Header {
-                key: dlq_headers::SOURCE,
+                key: headers::DLQ_SOURCE,
                 value: Some(source.as_str()),
             });
         }
