@@ -16,7 +16,8 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Delivery;
-use crate::metrics::{BatchOutcome, ProcessorMetrics};
+use crate::events;
+use crate::metrics::ProcessorMetrics;
 use crate::producer_context::OutputProducerContext;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,9 +171,11 @@ impl BatchProducer {
                 self.commit_acknowledged(consumer, &tpl, batch.failures_at_start, sync)
             }
         };
-        self.metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed();
+        let failed = |context, err| {
+            events::BatchFailed { elapsed }.emit(&self.metrics);
+            Err(FatalError::new(context, err))
+        };
         let outcome = match result {
             Ok(()) => {
                 let mut committed = self.committed_offsets();
@@ -180,27 +183,25 @@ impl BatchProducer {
                     committed.insert(partition, next);
                 }
                 drop(committed);
-                tracing::debug!(
-                    records = batch.records,
-                    partitions = batch.offsets.len(),
-                    "batch committed"
-                );
-                self.metrics
-                    .batches
-                    .with_label_values(&[BatchOutcome::Committed.as_str()])
-                    .inc();
+                events::BatchCommitted {
+                    records: batch.records,
+                    partitions: batch.offsets.len(),
+                    elapsed,
+                }
+                .emit(&self.metrics);
                 Ok(())
             }
-            Err(err) if is_fatal(&err) => Err(FatalError::new("committing a batch", err)),
+            Err(err) if is_fatal(&err) => failed("committing a batch", err),
             Err(err) if self.producer_unusable() => {
-                Err(FatalError::new("the producer can no longer deliver", err))
+                failed("the producer can no longer deliver", err)
             }
             Err(err) => {
-                tracing::warn!(error = %err, records = batch.records, "batch aborted; rewinding to reprocess it");
-                self.metrics
-                    .batches
-                    .with_label_values(&[BatchOutcome::Aborted.as_str()])
-                    .inc();
+                events::BatchAborted {
+                    error: &err,
+                    records: batch.records,
+                    elapsed,
+                }
+                .emit(&self.metrics);
                 if self.delivery == Delivery::ExactlyOnce {
                     if let Err(abort) = retry_retriable("aborting the transaction", || {
                         self.producer.abort_transaction(COMMIT_TIMEOUT)
@@ -211,15 +212,18 @@ impl BatchProducer {
                     }
                 }
                 for (&partition, &(first, _)) in &batch.offsets {
-                    // A partition revoked meanwhile cannot be sought; its new owner resumes
-                    // from the committed offset anyway.
-                    if let Err(e) = consumer.seek(
+                    // A partition revoked meanwhile cannot be sought.
+                    if let Err(error) = consumer.seek(
                         &self.raw_topic,
                         partition,
                         Offset::Offset(first),
                         COMMIT_TIMEOUT,
                     ) {
-                        tracing::debug!(partition, error = %e, "not rewinding a partition no longer assigned");
+                        events::PartitionNotRewound {
+                            partition,
+                            error: &error,
+                        }
+                        .emit();
                     }
                 }
                 Ok(())
@@ -293,8 +297,13 @@ fn retry_retriable(what: &str, mut call: impl FnMut() -> KafkaResult<()>) -> Kaf
     const ATTEMPTS: usize = 6;
     for attempt in 1.. {
         match call() {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, call = what, "transactional call failed; retrying");
+            Err(KafkaError::Transaction(error)) if error.is_retriable() && attempt < ATTEMPTS => {
+                events::TransactionalCallRetried {
+                    call: what,
+                    attempt,
+                    error: &error,
+                }
+                .emit();
             }
             other => return other,
         }

@@ -8,6 +8,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 
 use crate::batch::BatchProducer;
+use crate::events;
 
 pub struct RawConsumerContext {
     pub batches: Arc<BatchProducer>,
@@ -37,27 +38,29 @@ impl ClientContext for RawConsumerContext {
                 (p.ls_offset - at).max(0)
             })
             .sum();
-        self.batches.metrics.consumer_lag.set(lag);
+        events::ConsumerLagMeasured { lag }.emit(&self.batches.metrics);
     }
 }
 
 impl ConsumerContext for RawConsumerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            tracing::info!(
-                partitions = tpl.count(),
-                "partitions revoked; committing the open batch"
-            );
+            events::PartitionsRevoked {
+                partitions: tpl.count(),
+            }
+            .emit();
             if let Err(err) = self.batches.finish(consumer, true) {
-                // The new owner resumes from the last committed offset.
-                tracing::error!(error = %err, "could not commit before the rebalance");
+                events::RevokeCommitFailed { error: &err }.emit();
             }
         }
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            tracing::info!(partitions = tpl.count(), "partitions assigned");
+            events::PartitionsAssigned {
+                partitions: tpl.count(),
+            }
+            .emit();
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod config;
 pub mod consumer_context;
 pub mod dead_letter;
+pub mod events;
 pub mod metrics;
 pub mod outputs;
 pub mod pipeline;

@@ -14,6 +14,7 @@ use zoomstream_schemas::raw::headers;
 use crate::batch::{BatchProducer, FatalError};
 use crate::consumer_context::RawConsumerContext;
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
+use crate::events;
 use crate::outputs::{self, DeadLetterRecord};
 use crate::route::{Output, RawMessage, Router};
 
@@ -35,7 +36,7 @@ impl Pipeline {
         let mut at_end: HashSet<i32> = HashSet::new();
         loop {
             if shutdown.is_cancelled() {
-                tracing::info!("stopping: committing the open batch");
+                events::Stopping.emit();
                 return self.batches.finish(&self.consumer, true);
             }
             match self.consumer.poll(Duration::from_millis(20)) {
@@ -43,7 +44,7 @@ impl Pipeline {
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     at_end.insert(partition);
                 }
-                Some(Err(err)) => tracing::warn!(error = %err, "consumer error"),
+                Some(Err(error)) => events::ConsumerErrored { error: &error }.emit(),
                 Some(Ok(msg)) => {
                     at_end.remove(&msg.partition());
                     self.handle(&msg)?;
@@ -54,7 +55,7 @@ impl Pipeline {
             }
             if self.backfill && self.backfill_done(&at_end) {
                 self.batches.finish(&self.consumer, true)?;
-                tracing::info!("backfill complete");
+                events::BackfillCompleted.emit();
                 return Ok(());
             }
         }
@@ -92,10 +93,10 @@ impl Pipeline {
         };
         let outputs = self.router.route(&raw);
         let metrics = &self.batches.metrics;
-        metrics
-            .processing_seconds
-            .observe(started.elapsed().as_secs_f64());
-        metrics.records_in.inc();
+        events::RecordRouted {
+            elapsed: started.elapsed(),
+        }
+        .emit(metrics);
         for output in outputs {
             match output {
                 Output::Record {
@@ -108,7 +109,7 @@ impl Pipeline {
                         .batches
                         .send(outputs::source_record(route, &record, &bytes))
                     {
-                        Ok(()) => metrics.records_out.with_label_values(&[source]).inc(),
+                        Ok(()) => events::SourceRecordSent { source }.emit(metrics),
                         // E.g. larger than message.max.bytes: this record can never be written.
                         Err(err) => self.dead_letter(
                             msg,
@@ -123,10 +124,10 @@ impl Pipeline {
                     }
                 }
                 Output::DeadLetter(dead) if self.backfill && dead.source.is_none() => {
-                    tracing::debug!(
-                        reason = dead.reason.as_str(),
-                        "backfill leaves record-level dead letters to the main group"
-                    );
+                    events::DeadLetterLeftToMainGroup {
+                        reason: dead.reason,
+                    }
+                    .emit();
                 }
                 Output::DeadLetter(dead) => self.dead_letter(msg, &dead)?,
             }
@@ -137,21 +138,20 @@ impl Pipeline {
 
     fn dead_letter(&self, msg: &BorrowedMessage<'_>, dead: &DeadLetter) -> Result<(), FatalError> {
         let origin = outputs::origin(msg);
-        tracing::warn!(reason = dead.reason.as_str(), detail = %dead.detail, source = dead.source.as_deref(), origin = %origin, "record sent to the dead-letter topic");
         let record = DeadLetterRecord::new(&self.dlq_topic, msg, dead, &origin);
         if let Err(err) = self.batches.send(record.with_value()) {
             // The original value does not fit with the added headers: keep the headers, which
             // point at the original record on the raw topic.
-            tracing::warn!(error = %err, "dead letter too large; writing it without the value");
+            events::DeadLetterValueDropped { error: &err }.emit();
             self.batches
                 .send(record.without_value())
                 .map_err(|source| FatalError::new("producing a dead letter", source))?;
         }
-        self.batches
-            .metrics
-            .dlq_records
-            .with_label_values(&[dead.reason.as_str()])
-            .inc();
+        events::RecordDeadLettered {
+            dead,
+            origin: &origin,
+        }
+        .emit(&self.batches.metrics);
         Ok(())
     }
 }

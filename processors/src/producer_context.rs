@@ -7,6 +7,8 @@ use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 
+use crate::events;
+
 #[derive(Default)]
 pub struct OutputProducerContext {
     failures: AtomicU64,
@@ -27,7 +29,11 @@ impl ProducerContext for OutputProducerContext {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((err, msg)) = result {
             self.failures.fetch_add(1, Ordering::SeqCst);
-            tracing::warn!(error = %err, topic = msg.topic(), "output not delivered; the batch will be retried");
+            events::OutputNotDelivered {
+                topic: msg.topic(),
+                error: err,
+            }
+            .emit();
         }
     }
 }
