@@ -6,9 +6,15 @@
 //! consume-transform-produce loop ([`pipeline`]) until the token is cancelled. `main` runs it as
 //! a [`Service`](zoomstream_runtime::service::Service).
 
+pub mod batch;
 pub mod config;
+pub mod consumer_context;
+pub mod dead_letter;
+pub mod events;
 pub mod metrics;
+pub mod outputs;
 pub mod pipeline;
+pub mod producer_context;
 pub mod registry;
 pub mod route;
 
@@ -30,8 +36,11 @@ use zoomstream_schemas::sources;
 
 pub use config::{Config, Delivery};
 
+use crate::batch::BatchProducer;
+use crate::consumer_context::RawConsumerContext;
 use crate::metrics::ProcessorMetrics;
-use crate::pipeline::{Pipeline, PipelineContext, ProduceContext, Shared};
+use crate::pipeline::Pipeline;
+use crate::producer_context::OutputProducerContext;
 use crate::registry::SchemaRegistry;
 use crate::route::{Route, Router};
 
@@ -119,10 +128,10 @@ impl Processor {
                 sources = pipeline.router.routes.len(),
                 "processor starting"
             );
-            let shared = pipeline.shared.clone();
+            let batches = pipeline.batches.clone();
             let result = pipeline.run(loop_shutdown);
             // Flush only after the loop let go of the consumer (dropped in run).
-            if let Err(err) = shared.producer.flush(Duration::from_secs(10)) {
+            if let Err(err) = batches.flush(Duration::from_secs(10)) {
                 tracing::error!(error = %err, "outputs left unacknowledged at shutdown");
             }
             result.context("processing stopped")
@@ -178,10 +187,10 @@ fn pipeline(
         // readers before aborting it; a batch commits within a fraction of this.
         producer_settings.push(("transaction.timeout.ms", "30000"));
     }
-    let producer: ThreadedProducer<ProduceContext> = config
+    let producer: ThreadedProducer<OutputProducerContext> = config
         .kafka
         .client_config(&producer_settings)
-        .create_with_context(ProduceContext::default())
+        .create_with_context(OutputProducerContext::default())
         .context("creating the Kafka producer")?;
     if config.delivery == Delivery::ExactlyOnce {
         producer
@@ -191,7 +200,7 @@ fn pipeline(
 
     let group_id = config.effective_group_id();
     let backfill = config.backfill_source.is_some();
-    let shared = Arc::new(Shared::new(
+    let batches = Arc::new(BatchProducer::new(
         producer,
         config.delivery,
         config.raw_topic.clone(),
@@ -223,11 +232,11 @@ fn pipeline(
     if let Some(id) = &instance_id {
         consumer_settings.push(("group.instance.id", id));
     }
-    let consumer: BaseConsumer<PipelineContext> = config
+    let consumer: BaseConsumer<RawConsumerContext> = config
         .kafka
         .client_config(&consumer_settings)
-        .create_with_context(PipelineContext {
-            shared: shared.clone(),
+        .create_with_context(RawConsumerContext {
+            batches: batches.clone(),
         })
         .context("creating the Kafka consumer")?;
     consumer
@@ -235,7 +244,7 @@ fn pipeline(
         .with_context(|| format!("subscribing to {}", config.raw_topic))?;
     Ok(Pipeline {
         consumer,
-        shared,
+        batches,
         router,
         dlq_topic: config.dlq_topic.clone(),
         batch_max_records: config.batch_max_records.max(1),

@@ -3,6 +3,28 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use zoomstream_runtime::metrics::register;
 
+use crate::dead_letter::DeadLetterReason;
+
+/// How a batch ended: the `outcome` label of `zoomstream_processor_batches_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Outputs and input offsets committed.
+    Committed,
+    /// Aborted and rewound, to be read again.
+    Aborted,
+}
+
+impl BatchOutcome {
+    pub const ALL: [BatchOutcome; 2] = [BatchOutcome::Committed, BatchOutcome::Aborted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchOutcome::Committed => "committed",
+            BatchOutcome::Aborted => "aborted",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ProcessorMetrics {
     pub registry: Registry,
@@ -10,13 +32,13 @@ pub struct ProcessorMetrics {
     pub records_in: IntCounter,
     /// Source records produced, by source name (bounded by the sources file).
     pub records_out: IntCounterVec,
-    /// Dead letters, by reason code (a fixed set).
+    /// Dead letters, by reason (every [`DeadLetterReason`], from start-up).
     pub dlq_records: IntCounterVec,
     /// Time to route, map and encode one raw record.
     pub processing_seconds: Histogram,
     /// Time to commit one batch (transaction commit, or flush + offset store).
     pub commit_seconds: Histogram,
-    /// Batches committed / aborted and rewound.
+    /// Batches by [`BatchOutcome`] (both from start-up).
     pub batches: IntCounterVec,
     /// Records between the group's committed offsets and the end of the raw topic, over the
     /// partitions this process owns (updated with librdkafka's statistics, every 5 s).
@@ -39,7 +61,7 @@ impl ProcessorMetrics {
                     .expect("valid metric"),
             )
         };
-        ProcessorMetrics {
+        let metrics = ProcessorMetrics {
             records_in: register(
                 &registry,
                 IntCounter::new(
@@ -84,12 +106,63 @@ impl ProcessorMetrics {
                 .expect("valid metric"),
             ),
             registry,
+        };
+        // Every label value from the start, so dashboards see each series before its first event.
+        for reason in DeadLetterReason::ALL {
+            metrics.dlq_records.with_label_values(&[reason.as_str()]);
         }
+        for outcome in BatchOutcome::ALL {
+            metrics.batches.with_label_values(&[outcome.as_str()]);
+        }
+        metrics
     }
 }
 
 impl Default for ProcessorMetrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The label values a counter family has on the registry.
+    fn labels(metrics: &ProcessorMetrics, family: &str) -> Vec<(String, u64)> {
+        let families = metrics.registry.gather();
+        let family = families
+            .iter()
+            .find(|f| f.name() == family)
+            .expect("registered");
+        family
+            .get_metric()
+            .iter()
+            .map(|m| {
+                (
+                    m.get_label()[0].value().to_owned(),
+                    m.get_counter().get_value() as u64,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_reason_and_outcome_is_there_at_zero_from_the_start() {
+        let metrics = ProcessorMetrics::new();
+        let mut reasons = labels(&metrics, "zoomstream_processor_dlq_records_total");
+        reasons.sort();
+        let mut expected: Vec<(String, u64)> = DeadLetterReason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), 0))
+            .collect();
+        expected.sort();
+        assert_eq!(reasons, expected);
+        let mut outcomes = labels(&metrics, "zoomstream_processor_batches_total");
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [("aborted".to_owned(), 0), ("committed".to_owned(), 0)]
+        );
     }
 }

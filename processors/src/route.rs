@@ -9,32 +9,14 @@ use zoomstream_schemas::raw;
 use zoomstream_schemas::sources::Source;
 use zoomstream_schemas::App;
 
+use crate::dead_letter::{DeadLetter, DeadLetterReason};
+
 /// A raw record as read from the raw topic.
 pub struct RawMessage<'a> {
     pub payload: Option<&'a [u8]>,
     pub app: Option<&'a str>,
     pub event_id: Option<&'a str>,
     pub received_at: Option<&'a str>,
-}
-
-/// Why a record went to the dead-letter topic. The code is a bounded metrics label and the
-/// `zoomstream-dlq-reason` header; the detail is for the operator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub reason: &'static str,
-    pub detail: String,
-    /// The source whose mapping failed, when the record was fine for the others.
-    pub source: Option<String>,
-}
-
-impl DeadLetter {
-    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
-        DeadLetter {
-            reason,
-            detail: detail.into(),
-            source: None,
-        }
-    }
 }
 
 /// A source and how its records are encoded.
@@ -79,22 +61,31 @@ impl Router {
 
     fn try_route(&self, msg: &RawMessage<'_>) -> Result<Vec<Output<'_>>, DeadLetter> {
         let app_name = msg.app.ok_or_else(|| {
-            DeadLetter::new("missing_header", format!("no {} header", raw::headers::APP))
+            DeadLetter::new(
+                DeadLetterReason::MissingHeader,
+                format!("no {} header", raw::headers::APP),
+            )
         })?;
         let app: App = app_name
             .parse()
             .map_err(|e: zoomstream_schemas::app::UnknownApp| {
-                DeadLetter::new("unknown_app", e.to_string())
+                DeadLetter::new(DeadLetterReason::UnknownApp, e.to_string())
             })?;
         let payload = msg
             .payload
-            .ok_or_else(|| DeadLetter::new("empty", "record has no value"))?;
-        let envelope: Value = serde_json::from_slice(payload)
-            .map_err(|e| DeadLetter::new("not_json", format!("value is not JSON: {e}")))?;
+            .ok_or_else(|| DeadLetter::new(DeadLetterReason::Empty, "record has no value"))?;
+        let envelope: Value = serde_json::from_slice(payload).map_err(|e| {
+            DeadLetter::new(DeadLetterReason::NotJson, format!("value is not JSON: {e}"))
+        })?;
         let event = envelope
             .get("event")
             .and_then(Value::as_str)
-            .ok_or_else(|| DeadLetter::new("no_event", "value has no string field \"event\""))?;
+            .ok_or_else(|| {
+                DeadLetter::new(
+                    DeadLetterReason::NoEvent,
+                    "value has no string field \"event\"",
+                )
+            })?;
         let event_id = match msg.event_id {
             Some(id) => id.to_owned(),
             None => raw::event_id(app, &envelope),
@@ -115,7 +106,7 @@ impl Router {
                 continue;
             };
             matched_any = true;
-            let dead = |reason: &'static str, detail: String| {
+            let dead = |reason: DeadLetterReason, detail: String| {
                 Output::DeadLetter(DeadLetter {
                     reason,
                     detail,
@@ -123,7 +114,7 @@ impl Router {
                 })
             };
             match mapping::records(&route.source, &raw_event, matched) {
-                Err(err) => outputs.push(dead(err.reason_code(), err.to_string())),
+                Err(err) => outputs.push(dead(DeadLetterReason::from(&err), err.to_string())),
                 Ok(records) => {
                     for record in records {
                         match route.encoder.encode(&record.value) {
@@ -132,7 +123,9 @@ impl Router {
                                 record,
                                 bytes,
                             }),
-                            Err(err) => outputs.push(dead("encode_failed", err.to_string())),
+                            Err(err) => {
+                                outputs.push(dead(DeadLetterReason::EncodeFailed, err.to_string()))
+                            }
                         }
                     }
                 }
@@ -142,7 +135,7 @@ impl Router {
         // does not know and no source asked for is worth an operator's look.
         if !matched_any && catalogue::lookup(event).is_none() {
             return Err(DeadLetter::new(
-                "unknown_event",
+                DeadLetterReason::UnknownEvent,
                 format!(
                     "event {event:?} is not in the Zoom event catalogue and no source asks for it"
                 ),
@@ -206,9 +199,10 @@ schema = "meeting.avsc"
                 Output::Record { route, record, .. } => {
                     (route.source.name.clone(), record.event_id)
                 }
-                Output::DeadLetter(d) => {
-                    (format!("dlq:{}", d.reason), d.source.unwrap_or_default())
-                }
+                Output::DeadLetter(d) => (
+                    format!("dlq:{}", d.reason.as_str()),
+                    d.source.unwrap_or_default(),
+                ),
             })
             .collect()
     }

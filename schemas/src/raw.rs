@@ -1,12 +1,13 @@
 //! The raw topic contract: ingest writes each verified webhook body byte-for-byte, with the
-//! key and headers defined here; processors and any other consumer read them back.
+//! key and headers defined here; processors and any other consumer read them back. The headers
+//! the processor adds to its source records and dead letters are named here too.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::App;
 
-/// Header names on every raw record.
+/// Header names: those on every raw record, then those the processor adds.
 pub mod headers {
     /// The Zoom app the webhook was delivered for (`zoom` | `zoom-admin`).
     pub const APP: &str = "zoomstream-app";
@@ -26,6 +27,18 @@ pub mod headers {
     pub const ZM_TRACKING_ID: &str = "x-zm-trackingid";
     /// W3C `traceparent`, when sent.
     pub const TRACEPARENT: &str = "traceparent";
+
+    /// On every source record (besides `APP`, `EVENT` and `EVENT_ID`): the source's name.
+    pub const SOURCE: &str = "zoomstream-source";
+
+    /// On dead letters, which keep the raw record's headers too: the reason code.
+    pub const DLQ_REASON: &str = "zoomstream-dlq-reason";
+    /// On dead letters: the specific reason, for the operator.
+    pub const DLQ_DETAIL: &str = "zoomstream-dlq-detail";
+    /// On dead letters: the source that could not map a record the others took.
+    pub const DLQ_SOURCE: &str = "zoomstream-dlq-source";
+    /// On dead letters: the raw record, as `topic/partition/offset`.
+    pub const DLQ_ORIGIN: &str = "zoomstream-dlq-origin";
 }
 
 /// The record key that keeps the events of one meeting or webinar instance in order: the

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zoomstream_processors::{Config, Delivery};
+use zoomstream_schemas::raw::headers;
 
 use crate::apps::processor_config;
 use crate::broker::create_replicated_topic;
@@ -96,7 +97,7 @@ impl PipelineUnderTest {
                 let value = decode(&record, &source.schema);
                 let id = value["event_id"].as_str().unwrap().to_owned();
                 assert_eq!(
-                    record.header("zoomstream-event-id").as_deref(),
+                    record.header(headers::EVENT_ID).as_deref(),
                     Some(id.as_str()),
                     "header and value agree"
                 );

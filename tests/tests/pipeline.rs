@@ -468,7 +468,7 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         let dead = read_all(&brokers, &dlq);
         let reasons: Vec<String> = dead
             .iter()
-            .map(|r| r.header("zoomstream-dlq-reason").unwrap())
+            .map(|r| r.header(headers::DLQ_REASON).unwrap())
             .collect();
         let expected: Vec<&str> = poison.iter().map(|(reason, _, _)| *reason).collect();
         assert_eq!(
@@ -487,21 +487,21 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
                 "{reason}: the original key is kept"
             );
             assert!(
-                !record.header("zoomstream-dlq-detail").unwrap().is_empty(),
+                !record.header(headers::DLQ_DETAIL).unwrap().is_empty(),
                 "{reason}: a detail"
             );
-            let origin = record.header("zoomstream-dlq-origin").unwrap();
+            let origin = record.header(headers::DLQ_ORIGIN).unwrap();
             assert!(
                 origin.starts_with(&format!("{raw_topic}/0/")),
                 "{reason}: origin {origin}"
             );
         }
         assert_eq!(
-            dead[2].header("zoomstream-dlq-source").as_deref(),
+            dead[2].header(headers::DLQ_SOURCE).as_deref(),
             Some("recordings")
         );
         assert_eq!(
-            dead[6].header("zoomstream-dlq-source").as_deref(),
+            dead[6].header(headers::DLQ_SOURCE).as_deref(),
             Some("started")
         );
 

@@ -123,7 +123,7 @@ pub fn produce_meetings(
                 value: Some(record.event_id.as_str()),
             })
             .insert(Header {
-                key: "zoomstream-source",
+                key: headers::SOURCE,
                 value: Some(source.name.as_str()),
             });
         let key = record.key.clone().unwrap_or_default();
