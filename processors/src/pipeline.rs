@@ -44,7 +44,18 @@ impl Pipeline {
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     at_end.insert(partition);
                 }
-                Some(Err(error)) => events::ConsumerErrored { error: &error }.emit(),
+                Some(Err(error)) => {
+                    events::ConsumerErrored { error: &error }.emit();
+                    // e.g. a static member fenced after its session expired: this consumer
+                    // never consumes again, so stop and let the supervisor restart the process
+                    // (under its identity it rejoins at once). Its open batch is not committed.
+                    if let Some((code, _)) = self.consumer.client().fatal_error() {
+                        return Err(FatalError::new(
+                            "the Kafka consumer failed for good",
+                            KafkaError::MessageConsumptionFatal(code),
+                        ));
+                    }
+                }
                 Some(Ok(msg)) => {
                     at_end.remove(&msg.partition());
                     self.handle(&msg)?;

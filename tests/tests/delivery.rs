@@ -243,3 +243,47 @@ async fn the_lag_metric_is_end_offsets_minus_committed_offsets() {
         "consumer lag (exactly-once): a 300-record backlog read into an open batch: metric 300 = end - committed 300; after the commit: metric 0 = end - committed 0"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processor_fenced_as_a_static_member_exits_instead_of_stalling() {
+    // At-least-once: no transactional id, so only the group fences the older twin.
+    let setup = PipelineUnderTest::new(&brokers(), Delivery::AtLeastOnce, 1).await;
+    let mut expected = produce_meeting_backlog(&setup.brokers, &setup.raw_topic, 0..100);
+    let mut older = ProcessorProcess::spawn(&setup.config, "twin");
+    wait_for(
+        "the first twin to consume",
+        Duration::from_secs(60),
+        || async { older.records_in() > 0.0 },
+    )
+    .await;
+    // A second process with the same identity (a misconfigured replica, or a supervisor that
+    // restarted a process it wrongly thought dead) fences the first one's group membership.
+    let _newer = ProcessorProcess::spawn(&setup.config, "twin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = older.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fenced processor neither exited nor failed within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !status.success(),
+        "a fenced member exits with a failure: {status}"
+    );
+    expected.extend(produce_meeting_backlog(
+        &setup.brokers,
+        &setup.raw_topic,
+        100..200,
+    ));
+    setup.drain(200, Duration::from_secs(120));
+    let audit = setup.audit(&expected);
+    assert_eq!(audit.missing, 0, "the newer twin carries on: {audit:?}");
+    figures!(
+        "fenced static member: the older of two processors with one ZOOMSTREAM_INSTANCE_ID exited ({status}); {} expected, {} found, {} duplicates",
+        audit.expected, audit.found, audit.duplicates
+    );
+}
