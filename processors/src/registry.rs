@@ -2,12 +2,12 @@
 //! topic's subject, for the Confluent framing. What is registered (the subject, the schema text)
 //! is the contract's ([`zoomstream_schemas::avro`]); talking HTTP is the processor's alone.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::Duration;
 
 use apache_avro::Schema;
 use serde_json::Value as JsonValue;
 use zoomstream_schemas::avro::registry_schema_text;
+use zoomstream_schemas::url_component;
 
 /// Why registering a schema failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ impl SchemaRegistry {
         let url = format!(
             "{}/subjects/{}/versions",
             self.base_url,
-            percent_encode(subject)
+            url_component::encode(subject)
         );
         let body = serde_json::json!({ "schema": registry_schema_text(schema) }).to_string();
         let transport = |error| RegistryError::Transport {
@@ -116,18 +116,6 @@ impl SchemaRegistry {
             .and_then(|id| u32::try_from(id).ok())
             .ok_or(RegistryError::BadResponse { url, body: text })
     }
-}
-
-/// A subject is a URL path segment: everything but RFC 3986's unreserved characters is
-/// percent-encoded.
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn percent_encode(text: &str) -> String {
-    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -261,14 +249,5 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
         assert!(err.is_transient());
-    }
-
-    #[test]
-    fn subjects_are_percent_encoded_in_the_path() {
-        assert_eq!(percent_encode("a b/c+d"), "a%20b%2Fc%2Bd");
-        assert_eq!(
-            percent_encode("zoom.meeting-created_1~"),
-            "zoom.meeting-created_1~"
-        );
     }
 }

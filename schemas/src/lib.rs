@@ -6,7 +6,8 @@
 //! - [`shape`]: the record shapes, their fields, and whether a `.avsc` fits one;
 //! - [`sources`]: the sources file (which events go to which topic, with which schema);
 //! - [`mapping`]: how a raw webhook becomes the Avro records of a source;
-//! - [`avro`]: the `.avsc` files and the two wire encodings (single-object, Confluent).
+//! - [`avro`]: the `.avsc` files and the two wire encodings (single-object, Confluent);
+//! - [`url_component`]: values put into URLs (registry subjects, download tokens).
 
 pub mod app;
 pub mod avro;
@@ -15,5 +16,6 @@ pub mod mapping;
 pub mod raw;
 pub mod shape;
 pub mod sources;
+pub mod url_component;
 
 pub use app::App;

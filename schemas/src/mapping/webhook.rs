@@ -2,13 +2,12 @@
 //! each looked up by its path in the body and typed by its field's kind, leniently only where
 //! nothing is lost.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{Map, Value};
 
 use super::error::{wrong_type, MappingError};
 use super::rfc3339::parse_rfc3339_millis;
 use crate::shape::{FieldDef, Kind, Src};
-use crate::App;
+use crate::{url_component, App};
 
 /// One webhook as read from the raw topic.
 #[derive(Debug, Clone, Copy)]
@@ -233,18 +232,10 @@ fn to_json_text(value: Option<&Value>) -> Option<Datum> {
 /// `download_url_with_token` (which always used `?`, wrong for a URL that has a query).
 fn url_with_token(url: &str, token: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}access_token={}", percent_encode(token))
-}
-
-/// Everything but RFC 3986's unreserved characters is percent-encoded.
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn percent_encode(text: &str) -> String {
-    utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+    format!(
+        "{url}{separator}access_token={}",
+        url_component::encode(token)
+    )
 }
 
 #[cfg(test)]
@@ -262,7 +253,6 @@ mod tests {
             url_with_token("https://x/d/1?type=mp4", "t"),
             "https://x/d/1?type=mp4&access_token=t"
         );
-        assert_eq!(percent_encode("a b/c+d"), "a%20b%2Fc%2Bd");
     }
 
     #[test]
