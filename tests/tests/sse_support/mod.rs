@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+use rdkafka::producer::{BaseProducer, Producer as _};
 use serde_json::Value;
-use zoomstream_schemas::avro::Encoder;
+use zoomstream_processors::outputs;
+use zoomstream_processors::route::Route;
 use zoomstream_schemas::mapping::{self, RawEvent};
-use zoomstream_schemas::raw::{self, headers};
+use zoomstream_schemas::raw;
 use zoomstream_schemas::sources::Source;
 use zoomstream_schemas::App;
 use zoomstream_tests::*;
@@ -85,8 +85,8 @@ pub fn meeting_webhook(seq: usize, pad: usize) -> Value {
 }
 
 /// Writes records `seqs` of the meeting-started source to its topic, record `seq` on
-/// partition `seq % partitions`, exactly as the processor would (mapping, single-object Avro,
-/// headers). Returns the event id of each, by seq.
+/// partition `seq % partitions`, exactly as the processor writes them (its mapping, encoder and
+/// record builder). Returns the event id of each, by seq.
 pub fn produce_meetings(
     producer: &BaseProducer,
     source: &Source,
@@ -94,7 +94,7 @@ pub fn produce_meetings(
     partitions: i32,
     pad: usize,
 ) -> HashMap<String, usize> {
-    let encoder = Encoder::single_object(&source.schema);
+    let route = Route::single_object(source.clone());
     let mut ids = HashMap::new();
     for seq in seqs {
         let envelope = meeting_webhook(seq, pad);
@@ -108,30 +108,9 @@ pub fn produce_meetings(
         let records = mapping::records(source, &raw_event, "meeting.started").expect("maps");
         assert_eq!(records.len(), 1);
         let record = &records[0];
-        let bytes = encoder.encode(&record.value).expect("encodes");
-        let hdrs = OwnedHeaders::new()
-            .insert(Header {
-                key: headers::APP,
-                value: Some("zoom"),
-            })
-            .insert(Header {
-                key: headers::EVENT,
-                value: Some(record.event.as_str()),
-            })
-            .insert(Header {
-                key: headers::EVENT_ID,
-                value: Some(record.event_id.as_str()),
-            })
-            .insert(Header {
-                key: headers::SOURCE,
-                value: Some(source.name.as_str()),
-            });
-        let key = record.key.clone().unwrap_or_default();
-        let mut message = BaseRecord::<str, [u8]>::to(&source.topic)
-            .partition((seq % partitions as usize) as i32)
-            .key(&key)
-            .payload(&bytes)
-            .headers(hdrs);
+        let bytes = route.encoder.encode(&record.value).expect("encodes");
+        let mut message = outputs::source_record(&route, record, &bytes)
+            .partition((seq % partitions as usize) as i32);
         loop {
             match producer.send(message) {
                 Ok(()) => break,
