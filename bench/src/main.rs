@@ -18,6 +18,7 @@ mod kafka;
 mod load;
 mod noop;
 mod procs;
+mod scenarios;
 mod suite;
 mod table;
 mod transform;

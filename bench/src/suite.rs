@@ -5,17 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
 
 use crate::gen::RawRecord;
-use crate::kafka::{self, E2e};
+use crate::kafka;
 use crate::load::{self, LoadArgs};
-use crate::procs::{free_port, http_get, metric_sum, wait_for_port, Broker, Proc};
+use crate::procs::{free_port, http_get, wait_for_port, Broker, Proc};
 
 pub const RAW_TOPIC: &str = "zoom.webhooks.raw";
 pub const SECRET: &str = "bench-secret";
@@ -102,17 +100,17 @@ pub struct SuiteArgs {
     pub variant_bin: Option<PathBuf>,
 }
 
-struct Suite {
-    args: SuiteArgs,
-    logs: PathBuf,
-    rt: tokio::runtime::Runtime,
-    backlog: Vec<RawRecord>,
-    results: BTreeMap<String, Vec<Value>>,
-    sources: PathBuf,
-    started: Instant,
+pub(crate) struct Suite {
+    pub(crate) args: SuiteArgs,
+    pub(crate) logs: PathBuf,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) backlog: Vec<RawRecord>,
+    pub(crate) results: BTreeMap<String, Vec<Value>>,
+    pub(crate) sources: PathBuf,
+    pub(crate) started: Instant,
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
@@ -132,7 +130,7 @@ pub fn median(values: &mut [f64]) -> f64 {
 }
 
 impl Suite {
-    fn wants(&self, name: &str) -> bool {
+    pub(crate) fn wants(&self, name: &str) -> bool {
         if self.args.only.is_empty() {
             return !matches!(name, "long" | "sweep" | "variant" | "e2e-low")
                 || (name == "long" && self.args.long)
@@ -141,7 +139,7 @@ impl Suite {
         self.args.only.iter().any(|o| o == name)
     }
 
-    fn record(&mut self, key: &str, mut value: Value) -> anyhow::Result<()> {
+    pub(crate) fn record(&mut self, key: &str, mut value: Value) -> anyhow::Result<()> {
         value["loadavg"] = json!(loadavg());
         value["suite_elapsed_s"] = json!(self.started.elapsed().as_secs_f64());
         println!("[bench] {key}: {value}");
@@ -153,15 +151,15 @@ impl Suite {
         Ok(())
     }
 
-    fn bin(&self, name: &str) -> PathBuf {
+    pub(crate) fn bin(&self, name: &str) -> PathBuf {
         self.args.bin_dir.join(name)
     }
 
-    fn broker(&self, name: &str) -> anyhow::Result<Broker> {
+    pub(crate) fn broker(&self, name: &str) -> anyhow::Result<Broker> {
         Broker::start(&self.logs, name)
     }
 
-    fn load(
+    pub(crate) fn load(
         &self,
         url: &str,
         rate: Option<f64>,
@@ -179,7 +177,7 @@ impl Suite {
         }))
     }
 
-    fn ingest(
+    pub(crate) fn ingest(
         &self,
         broker: &Broker,
         name: &str,
@@ -224,7 +222,7 @@ impl Suite {
         Ok((proc, format!("http://{addr}")))
     }
 
-    fn processor(
+    pub(crate) fn processor(
         &self,
         broker: &Broker,
         name: &str,
@@ -260,7 +258,7 @@ impl Suite {
 
     /// A fresh broker with the raw topic holding the backlog; records the fill as a broker-ceiling
     /// sample.
-    fn filled_broker(&mut self, name: &str) -> anyhow::Result<(Broker, u64)> {
+    pub(crate) fn filled_broker(&mut self, name: &str) -> anyhow::Result<(Broker, u64)> {
         let broker = self.broker(&format!("kafka-{name}"))?;
         self.rt
             .block_on(kafka::create_topic(&broker.addr, RAW_TOPIC, 12))?;
@@ -275,367 +273,17 @@ impl Suite {
         self.record("broker_ceiling", serde_json::to_value(&fill)?)?;
         Ok((broker, records))
     }
-
-    // ------------------------------------------------------------------ scenarios
-
-    fn http_ceiling(&mut self) -> anyhow::Result<()> {
-        for run in 0..self.args.runs {
-            let port = free_port()?;
-            let mut cmd = Command::new(std::env::current_exe()?);
-            cmd.args(["http-noop", "--listen", &format!("127.0.0.1:{port}")]);
-            let server = Proc::spawn("http-noop", cmd, &self.logs)?;
-            wait_for_port(port, Duration::from_secs(10))?;
-            let load_avg = loadavg();
-            let report = self.load(
-                &format!("http://127.0.0.1:{port}"),
-                None,
-                self.args.duration,
-                100 + run as u64,
-            )?;
-            let rss = server.stop(Duration::from_secs(2));
-            let mut v = serde_json::to_value(&report)?;
-            v["rss_peak_mb"] = json!(rss.peak_mb);
-            v["cpu_s"] = json!(rss.cpu_s);
-            v["loadavg_before"] = json!(load_avg);
-            self.record("http_ceiling", v)?;
-        }
-        Ok(())
-    }
-
-    /// C2a: the acknowledged-producer ceiling, a child process on a fresh broker.
-    fn acked_ceiling(&mut self) -> anyhow::Result<()> {
-        for _ in 0..self.args.runs {
-            let broker = self.broker("kafka-acked")?;
-            let load_avg = loadavg();
-            let mut cmd = Command::new(std::env::current_exe()?);
-            cmd.args(["produce-acked", "--brokers", &broker.addr])
-                .args(["--connections", &self.args.connections.to_string()])
-                .args(["--warmup", &self.args.warmup.to_string()])
-                .args(["--duration", &self.args.duration.to_string()]);
-            let proc = Proc::spawn("produce-acked", cmd, &self.logs)?;
-            let log = proc.log.clone();
-            let (status, rss) = proc.wait(Duration::from_secs(120))?;
-            let broker_rss = broker.stop();
-            let mut v = json_report("produce-acked", &log, status)?;
-            v["rss_peak_mb"] = json!(rss.peak_mb);
-            v["cpu_s"] = json!(rss.cpu_s);
-            v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-            v["loadavg_before"] = json!(load_avg);
-            self.record("acked_ceiling", v)?;
-        }
-        Ok(())
-    }
-
-    fn ingest_closed(
-        &mut self,
-        key: &str,
-        env: &[(&str, &str)],
-        options: &[&str],
-        runs: usize,
-    ) -> anyhow::Result<()> {
-        for run in 0..runs {
-            let broker = self.broker("kafka-ingest")?;
-            let load_avg = loadavg();
-            let (ingest, url) = self.ingest(&broker, "ingest", env, options)?;
-            let report = self.load(&url, None, self.args.duration, 200 + run as u64)?;
-            let rss = ingest.stop(Duration::from_secs(10));
-            let broker_rss = broker.stop();
-            let mut v = serde_json::to_value(&report)?;
-            v["rss_peak_mb"] = json!(rss.peak_mb);
-            v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
-            v["cpu_s"] = json!(rss.cpu_s);
-            v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-            v["loadavg_before"] = json!(load_avg);
-            v["env"] = json!(format!("{env:?} {options:?}"));
-            self.record(key, v)?;
-        }
-        Ok(())
-    }
-
-    fn ingest_max(&self) -> anyhow::Result<f64> {
-        if let Some(max) = self.args.ingest_max {
-            return Ok(max);
-        }
-        let mut v: Vec<f64> = self
-            .results
-            .get("ingest_closed")
-            .context("run the ingest scenario first, or pass --ingest-max")?
-            .iter()
-            .filter_map(|r| r["throughput_rps"].as_f64())
-            .collect();
-        Ok(median(&mut v))
-    }
-
-    /// Ingest open-loop at `rate`; with `delivery`, a processor behind it and the end-to-end
-    /// consumer reading the busiest source topics (participants, recording files).
-    fn open_loop(
-        &mut self,
-        key: &str,
-        delivery: Option<&str>,
-        rate: f64,
-        duration: f64,
-        env: &[(&str, &str)],
-        run: usize,
-    ) -> anyhow::Result<()> {
-        let broker = self.broker("kafka-open")?;
-        let load_avg = loadavg();
-        let (ingest, url) = self.ingest(&broker, &format!("ingest-{key}"), &[], &[])?;
-        let group = format!("bench-{key}-{run}");
-        let mut processor = None;
-        let mut e2e = None;
-        let from_ms = Arc::new(AtomicU64::new(u64::MAX));
-        if let Some(delivery) = delivery {
-            let (proc, metrics) =
-                self.processor(&broker, &format!("processor-{key}"), &group, delivery, env)?;
-            // The metrics endpoint is bound once the source topics exist.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while http_get(&metrics, "/metrics").is_err() {
-                if Instant::now() > deadline {
-                    bail!(
-                        "processor metrics endpoint not up (log: {})",
-                        proc.log.display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let mut schemas = kafka::source_schemas(&self.sources)?;
-            schemas.retain(|topic, _| E2E_TOPICS.contains(&topic.as_str()));
-            e2e = Some(E2e::start(
-                &broker.addr,
-                schemas,
-                &format!("{group}-e2e"),
-                from_ms.clone(),
-            )?);
-            processor = Some((proc, metrics));
-            // Both groups join before the measured load starts.
-            std::thread::sleep(Duration::from_secs(5));
-        }
-        from_ms.store(
-            (kafka::now_ms() + (self.args.warmup * 1000.0) as i64 + 50) as u64,
-            Ordering::Relaxed,
-        );
-        let report = self.load(&url, Some(rate), duration, 300 + run as u64)?;
-        let mut v = serde_json::to_value(&report)?;
-        if let Some(e2e) = e2e {
-            std::thread::sleep(Duration::from_millis(1500));
-            v["e2e"] = serde_json::to_value(&e2e.finish()?)?;
-        }
-        let ingest_rss = ingest.stop(Duration::from_secs(10));
-        v["ingest_rss_peak_mb"] = json!(ingest_rss.peak_mb);
-        v["ingest_cpu_s"] = json!(ingest_rss.cpu_s);
-        let flat = |r: &crate::procs::RssReport| {
-            r.flatness()
-                .map(|(a, b)| json!({"early_mb": a, "late_mb": b, "ratio": b / a}))
-        };
-        if duration > 60.0 {
-            v["ingest_rss_flatness"] = json!(flat(&ingest_rss));
-            v["ingest_rss_series"] =
-                json!(ingest_rss.series.iter().step_by(20).collect::<Vec<_>>());
-        }
-        if let Some((proc, metrics)) = processor {
-            let text = http_get(&metrics, "/metrics")
-                .map(|(_, t)| t)
-                .unwrap_or_default();
-            let processor_rss = proc.stop(Duration::from_secs(15));
-            v["delivery"] = json!(delivery);
-            v["processor_in"] = json!(metric_sum(&text, "zoomstream_processor_records_in_total"));
-            v["processor_out"] = json!(metric_sum(&text, "zoomstream_processor_records_out_total"));
-            v["processor_dlq"] = json!(metric_sum(&text, "zoomstream_processor_dlq_records_total"));
-            v["processor_rss_peak_mb"] = json!(processor_rss.peak_mb);
-            v["processor_cpu_s"] = json!(processor_rss.cpu_s);
-            if duration > 60.0 {
-                v["processor_rss_flatness"] = json!(flat(&processor_rss));
-                v["processor_rss_series"] =
-                    json!(processor_rss.series.iter().step_by(20).collect::<Vec<_>>());
-            }
-        }
-        let broker_rss = broker.stop();
-        v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
-        v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-        v["loadavg_before"] = json!(load_avg);
-        v["env"] = json!(format!("{env:?}"));
-        self.record(key, v)
-    }
-
-    /// The real processor binary(ies) draining the backlog; rates from the first record on,
-    /// read from their /metrics every 50 ms.
-    fn drain_processor(
-        &mut self,
-        key: &str,
-        processes: usize,
-        delivery: &str,
-        env: &[(&str, &str)],
-        run: usize,
-    ) -> anyhow::Result<()> {
-        let (broker, expect) = self.filled_broker(key)?;
-        let load_avg = loadavg();
-        let group = format!("bench-{key}-{run}");
-        let mut procs = Vec::new();
-        for i in 0..processes {
-            procs.push(self.processor(
-                &broker,
-                &format!("processor-{key}-{i}"),
-                &group,
-                delivery,
-                env,
-            )?);
-        }
-        let launched = Instant::now();
-        let scrape = |procs: &[(Proc, String)]| -> (f64, f64, f64) {
-            let mut sums = (0.0, 0.0, 0.0);
-            for (_, addr) in procs {
-                if let Ok((_, text)) = http_get(addr, "/metrics") {
-                    sums.0 += metric_sum(&text, "zoomstream_processor_records_in_total");
-                    sums.1 += metric_sum(&text, "zoomstream_processor_records_out_total");
-                    sums.2 += metric_sum(&text, "zoomstream_processor_dlq_records_total");
-                }
-            }
-            sums
-        };
-        let mut first: Option<(Instant, f64, f64)> = None;
-        let deadline = launched + Duration::from_secs(900);
-        let mut commits;
-        let (end, last) = loop {
-            let now = Instant::now();
-            let sums = scrape(&procs);
-            commits = (0.0, 0.0);
-            for (_, addr) in &procs {
-                if let Ok((_, text)) = http_get(addr, "/metrics") {
-                    commits.0 +=
-                        metric_sum(&text, "zoomstream_processor_commit_duration_seconds_sum");
-                    commits.1 +=
-                        metric_sum(&text, "zoomstream_processor_commit_duration_seconds_count");
-                }
-            }
-            if first.is_none() && sums.0 > 0.0 {
-                first = Some((now, sums.0, sums.1));
-            }
-            if sums.0 >= expect as f64 {
-                break (now, sums);
-            }
-            if now > deadline {
-                bail!("{key}: {} of {expect} records in 900 s", sums.0);
-            }
-            for (p, _) in procs.iter_mut() {
-                if !p.alive() {
-                    bail!("{key}: {} exited (log: {})", p.name, p.log.display());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let (t0, in0, out0) = first.expect("records were counted");
-        let seconds = end.duration_since(t0).as_secs_f64().max(1e-3);
-        let mut rss = Vec::new();
-        let mut cpu = 0.0;
-        for (p, _) in procs {
-            let report = p.stop(Duration::from_secs(15));
-            rss.push(report.peak_mb);
-            cpu += report.cpu_s.unwrap_or(0.0);
-        }
-        let broker_rss = broker.stop();
-        let v = json!({
-            "name": key, "processes": processes, "delivery": delivery, "env": format!("{env:?}"),
-            "records_in": last.0, "records_out": last.1, "dlq": last.2, "expected": expect,
-            "seconds": seconds,
-            "in_per_s": (last.0 - in0) / seconds, "out_per_s": (last.1 - out0) / seconds,
-            "startup_s": t0.duration_since(launched).as_secs_f64(),
-            "rss_peak_mb": rss, "broker_rss_peak_mb": broker_rss.peak_mb, "loadavg_before": load_avg,
-            "cpu_s": cpu, "cpu_us_per_record": cpu / last.0 * 1e6, "broker_cpu_s": broker_rss.cpu_s,
-            "commits": commits.1, "commit_ms_mean": if commits.1 > 0.0 { commits.0 / commits.1 * 1000.0 } else { 0.0 },
-            "commit_s_total": commits.0,
-        });
-        self.record(key, v)
-    }
-
-    /// A drainer that reports itself (the pipe ceiling, the Python peers): a child process whose
-    /// last stdout line is its JSON report.
-    fn drain_child(
-        &mut self,
-        key: &str,
-        mut cmd_for: impl FnMut(&str, &str, u64) -> Command,
-        run: usize,
-    ) -> anyhow::Result<()> {
-        let (broker, expect) = self.filled_broker(key)?;
-        if key.starts_with("python") {
-            // The processor creates its source topics at start; the peers get them made for
-            // them (6 partitions, as the processor does), outside the timed drain.
-            for topic in kafka::source_schemas(&self.sources)?.keys() {
-                self.rt
-                    .block_on(kafka::create_topic(&broker.addr, topic, 6))?;
-            }
-        }
-        let load_avg = loadavg();
-        let group = format!("bench-{key}-{run}");
-        let proc = Proc::spawn(key, cmd_for(&broker.addr, &group, expect), &self.logs)?;
-        let log = proc.log.clone();
-        let (status, rss) = proc.wait(Duration::from_secs(900))?;
-        let broker_rss = broker.stop();
-        let mut v = json_report(key, &log, status)?;
-        v["rss_peak_mb"] = json!(rss.peak_mb);
-        v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
-        v["cpu_s"] = json!(rss.cpu_s);
-        v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-        v["expected"] = json!(expect);
-        v["loadavg_before"] = json!(load_avg);
-        self.record(key, v)
-    }
-
-    fn pipe_cmd(&self, transactional: Option<usize>) -> impl FnMut(&str, &str, u64) -> Command {
-        let exe = std::env::current_exe().expect("own path");
-        move |brokers: &str, group: &str, expect: u64| {
-            let mut cmd = Command::new(&exe);
-            cmd.args([
-                "pipe",
-                "--brokers",
-                brokers,
-                "--group",
-                group,
-                "--expect",
-                &expect.to_string(),
-            ]);
-            if let Some(b) = transactional {
-                cmd.args(["--transactional", &b.to_string()]);
-            }
-            cmd
-        }
-    }
-
-    fn python_cmd(&self, script: &'static str) -> impl FnMut(&str, &str, u64) -> Command {
-        let python = self.args.python.clone().unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/zoomstream-bench/venv/bin/python")
-        });
-        let sources = self.sources.clone();
-        let script = PathBuf::from("bench/python").join(script);
-        move |brokers: &str, group: &str, expect: u64| {
-            let mut cmd = Command::new(&python);
-            cmd.arg(&script)
-                .args([
-                    "--brokers",
-                    brokers,
-                    "--group",
-                    group,
-                    "--topic",
-                    RAW_TOPIC,
-                    "--expect",
-                    &expect.to_string(),
-                ])
-                .arg("--sources")
-                .arg(&sources);
-            cmd
-        }
-    }
 }
 
 /// A scenario that fails is reported and skipped; the rest of the run goes on.
-fn soft(result: anyhow::Result<()>) {
+pub(crate) fn soft(result: anyhow::Result<()>) {
     if let Err(err) = result {
         eprintln!("[bench] scenario failed: {err:#}");
         println!("[bench] scenario failed: {err:#}");
     }
 }
 
-fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -830,7 +478,7 @@ fn sweep(suite: &mut Suite) -> anyhow::Result<()> {
 }
 
 /// The JSON report a child printed last in its log, or why there is none.
-fn json_report(key: &str, log: &Path, status: ExitStatus) -> anyhow::Result<Value> {
+pub(crate) fn json_report(key: &str, log: &Path, status: ExitStatus) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(log)?;
     if !status.success() {
         bail!(
