@@ -121,7 +121,7 @@ impl SchemaRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
+    use std::future::IntoFuture as _;
     use std::net::TcpListener;
     use std::thread;
 
@@ -138,50 +138,57 @@ mod tests {
         .unwrap()
     }
 
-    /// A one-request HTTP server answering `status` with `body`; returns its URL and a handle
-    /// giving back the request it saw (request line, headers, body).
+    /// A one-request HTTP server (axum) answering `status` with `body`; returns its URL and a
+    /// handle giving back the request it saw (request line, lower-cased headers, body).
     fn serve_once(
         status: &'static str,
         body: &'static str,
     ) -> (String, thread::JoinHandle<(String, Vec<String>, String)>) {
+        use axum::http::{header::CONTENT_TYPE, HeaderMap, Method, StatusCode, Uri};
+
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let code: u16 = status.split(' ').next().unwrap().parse().unwrap();
         let handle = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut headers = Vec::new();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end().to_owned();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap();
-                    }
-                }
-                headers.push(line.to_ascii_lowercase());
-            }
-            let mut request_body = vec![0; length];
-            std::io::Read::read_exact(&mut reader, &mut request_body).unwrap();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            stream.flush().unwrap();
-            (
-                request_line.trim_end().to_owned(),
-                headers,
-                String::from_utf8(request_body).unwrap(),
-            )
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (seen, mut requests) = tokio::sync::mpsc::channel(1);
+                let app = axum::Router::new().fallback(
+                    move |method: Method, uri: Uri, headers: HeaderMap, request: String| async move {
+                        let headers = headers
+                            .iter()
+                            .map(|(k, v)| {
+                                format!("{k}: {}", v.to_str().unwrap()).to_ascii_lowercase()
+                            })
+                            .collect::<Vec<_>>();
+                        let line = format!("{method} {uri} HTTP/1.1");
+                        seen.send((line, headers, request)).await.unwrap();
+                        (
+                            StatusCode::from_u16(code).unwrap(),
+                            [(CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")],
+                            body,
+                        )
+                    },
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let server = tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .into_future(),
+                );
+                let request = requests.recv().await.unwrap();
+                // Graceful: the answer in flight is still written.
+                stop.send(()).unwrap();
+                server.await.unwrap().unwrap();
+                request
+            })
         });
         (url, handle)
     }
