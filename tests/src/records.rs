@@ -151,6 +151,59 @@ pub fn raw_headers(app: zoomstream_schemas::App, body: &[u8]) -> Vec<(String, St
     ]
 }
 
+/// A consumer group's committed offsets and a topic's end offsets, read without joining it.
+pub struct GroupOffsets {
+    consumer: BaseConsumer,
+}
+
+impl GroupOffsets {
+    pub fn new(brokers: &str, group: &str) -> GroupOffsets {
+        let consumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .create()
+            .expect("offset reader");
+        GroupOffsets { consumer }
+    }
+
+    /// The next offset the group will read, per partition of `topic` (`None`: nothing
+    /// committed, or the coordinator did not answer this time).
+    pub fn committed(
+        &self,
+        topic: &str,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> HashMap<i32, Option<i64>> {
+        let mut tpl = TopicPartitionList::new();
+        let partitions: Vec<i32> = partitions.into_iter().collect();
+        for &p in &partitions {
+            tpl.add_partition(topic, p);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(5))
+            .ok();
+        partitions
+            .into_iter()
+            .map(|p| {
+                let at = committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(topic, p))
+                    .and_then(|e| e.offset().to_raw())
+                    .filter(|o| *o >= 0);
+                (p, at)
+            })
+            .collect()
+    }
+
+    /// The end offset (high watermark) of one partition.
+    pub fn end_offset(&self, topic: &str, partition: i32) -> i64 {
+        self.consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .expect("watermarks")
+            .1
+    }
+}
+
 /// Waits until `group` has committed offsets past every record of `raw_topic` read so far
 /// (`raw`, e.g. from [`read_topic_until`]): then every output of those records is written.
 pub fn wait_processed(
@@ -165,26 +218,14 @@ pub fn wait_processed(
         let next = needed.entry(r.partition).or_insert(0);
         *next = (*next).max(r.offset + 1);
     }
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .expect("offset reader");
-    let mut tpl = TopicPartitionList::new();
-    for &p in needed.keys() {
-        tpl.add_partition(raw_topic, p);
-    }
+    let offsets = GroupOffsets::new(brokers, group);
     let deadline = Instant::now() + timeout;
     loop {
-        let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(5));
+        let committed = offsets.committed(raw_topic, needed.keys().copied());
         let behind: Vec<(i32, i64, Option<i64>)> = needed
             .iter()
             .filter_map(|(&p, &next)| {
-                let at = committed
-                    .as_ref()
-                    .ok()
-                    .and_then(|c| c.find_partition(raw_topic, p))
-                    .and_then(|e| e.offset().to_raw());
+                let at = committed[&p];
                 (at.unwrap_or(-1) < next).then_some((p, next, at))
             })
             .collect();

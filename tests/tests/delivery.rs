@@ -5,8 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, TopicPartitionList};
 use zoomstream_processors::Delivery;
 use zoomstream_tests::*;
 
@@ -175,30 +173,11 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_waiting_for_
 
 /// End offsets minus the group's committed offsets of `topic`, summed over its partitions.
 fn lag_from_kafka(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .expect("offset reader");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed offsets");
-    (0..partitions)
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .expect("watermarks");
-            let at = committed
-                .find_partition(topic, p)
-                .and_then(|e| e.offset().to_raw())
-                .filter(|o| *o >= 0)
-                .unwrap_or(0);
-            high - at
-        })
+    let offsets = GroupOffsets::new(brokers, group);
+    offsets
+        .committed(topic, 0..partitions)
+        .into_iter()
+        .map(|(p, at)| offsets.end_offset(topic, p) - at.unwrap_or(0))
         .sum()
 }
 
