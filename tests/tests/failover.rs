@@ -11,13 +11,18 @@ use zoomstream_tests::*;
 
 const SECRET: &str = "failover-secret";
 
-async fn three_nodes() -> KafkaCluster {
-    tokio::task::block_in_place(KafkaCluster::three_nodes)
+/// One three-node cluster at a time: two of them (six JVMs) on the 2-core machine starved
+/// their controllers ("controller event queue overloaded") and made failover times meaningless.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn three_nodes() -> (tokio::sync::MutexGuard<'static, ()>, KafkaCluster) {
+    let turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    (turn, tokio::task::block_in_place(KafkaCluster::three_nodes))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_killed() {
-    let mut cluster = three_nodes().await;
+    let (_turn, mut cluster) = three_nodes().await;
     let topic = unique("raw");
     let mut config = ingest_config(&cluster.bootstrap(), &topic, SECRET);
     config.topic_creation.replication_factor = 3;
@@ -56,7 +61,7 @@ async fn ingest_loses_no_acknowledged_webhook_when_the_partition_leader_is_kille
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exactly_once_processors_drain_through_a_broker_kill_without_loss_or_duplicates() {
-    let mut cluster = three_nodes().await;
+    let (_turn, mut cluster) = three_nodes().await;
     let mut setup = PipelineUnderTest::new(&cluster.bootstrap(), Delivery::ExactlyOnce, 3).await;
     // The killed node may be the group coordinator: the members' sessions must outlast its
     // failover (a 6 s session expired during it, and the static member's rejoin was fenced).
