@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use apache_avro::Schema;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
 use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::schema_registry::{RegistryArgs, SchemaRegistry, WriterSchemaCache};
 use zoomstream_runtime::shutdown;
-use zoomstream_schemas::avro;
+use zoomstream_schemas::avro::{self, RegistrySchemas, SchemaVersions};
 use zoomstream_schemas::sources;
 
 #[derive(clap::Args)]
@@ -40,6 +40,11 @@ pub struct TailArgs {
     )]
     pub sources: PathBuf,
 
+    /// The Schema Registry, for topics in Confluent framing: each record is decoded with the
+    /// schema its id names.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
     /// Stop after printing N records.
     #[arg(long, value_name = "N")]
     pub max: Option<u64>,
@@ -52,11 +57,19 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             args.sources.display()
         )
     })?;
-    let schema = file
+    // Records are decoded with the schema version that wrote them (found by fingerprint in the
+    // schema's history, or by id in the registry) and shown as the current schema describes them.
+    let versions = file
         .sources
-        .iter()
+        .into_iter()
         .find(|s| s.topic == args.topic)
-        .map(|s| s.schema.clone());
+        .map(|s| s.schema_versions);
+    let registry = match &args.registry.url {
+        Some(_) => Some(WriterSchemaCache::new(SchemaRegistry::from_args(
+            &args.registry,
+        )?)),
+        None => None,
+    };
 
     let consumer: StreamConsumer = args
         .kafka
@@ -81,8 +94,8 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             () = shutdown.cancelled() => break,
             message = consumer.recv() => message.with_context(|| format!("reading {}", args.topic))?,
         };
-        let line = match &schema {
-            Some(schema) => match decode(&message, schema) {
+        let line = match &versions {
+            Some(versions) => match decode(&message, versions, registry.as_ref()) {
                 Ok(value) => value,
                 Err(err) => {
                     eprintln!(
@@ -145,9 +158,15 @@ async fn assign_all_partitions(
 }
 
 /// A source record: its Avro value, as JSON.
-fn decode(message: &BorrowedMessage<'_>, schema: &Schema) -> anyhow::Result<Value> {
+fn decode(
+    message: &BorrowedMessage<'_>,
+    versions: &SchemaVersions,
+    registry: Option<&WriterSchemaCache>,
+) -> anyhow::Result<Value> {
     let payload = message.payload().context("the record has no value")?;
-    let value = avro::decode(payload, schema)?;
+    let registry = registry.map(|r| r as &dyn RegistrySchemas);
+    // A registry lookup is HTTP: off the async workers.
+    let value = tokio::task::block_in_place(|| avro::decode_resolved(payload, versions, registry))?;
     Ok(avro::to_json(&value))
 }
 

@@ -1,12 +1,14 @@
 //! What zoomstream's services share at run time, and nothing else: how a service process starts
 //! and stops ([`service`]), how an embedded config is built ([`config`]), how they talk to Kafka ([`kafka`]), how they log ([`telemetry`]),
-//! how they expose health and metrics ([`endpoints`], [`metrics`]) and how they stop
+//! how they expose health and metrics ([`endpoints`], [`metrics`]), the Schema Registry
+//! ([`schema_registry`]) and how they stop
 //! ([`shutdown`]).
 
 pub mod config;
 pub mod endpoints;
 pub mod kafka;
 pub mod metrics;
+pub mod schema_registry;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

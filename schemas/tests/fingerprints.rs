@@ -59,7 +59,11 @@ fn every_shipped_schema_has_fastavros_canonical_form_and_fingerprint() {
             "{file}"
         );
         let fingerprint = hex::encode(avro::rabin_fingerprint(&schema));
-        assert_eq!(fingerprint, expected["fingerprint"].as_str().unwrap(), "{file}");
+        assert_eq!(
+            fingerprint,
+            expected["fingerprint"].as_str().unwrap(),
+            "{file}"
+        );
         let header = avro::single_object_header(&schema);
         assert_eq!(header[..2], avro::SINGLE_OBJECT_MAGIC);
         assert_eq!(hex::encode(&header[2..]), fingerprint, "{file}");
@@ -99,7 +103,9 @@ fn every_shipped_schema_reads_what_its_released_versions_wrote() {
         // The newest released version is the shipped schema, or an older one it can read.
         let newest = versions.history().last().unwrap().1;
         assert!(
-            versions.by_fingerprint(&avro::rabin_fingerprint(newest)).is_some(),
+            versions
+                .by_fingerprint(&avro::rabin_fingerprint(newest))
+                .is_some(),
             "{file}"
         );
     }

@@ -21,10 +21,10 @@ use serde_json::Value as JsonValue;
 mod canonical;
 mod history;
 
-pub use history::{history_folder, HistoryError, RegistrySchemas, SchemaVersions};
 pub use canonical::{
     fingerprint_of_canonical_form, legacy_fingerprint, parsing_canonical_form, rabin_fingerprint,
 };
+pub use history::{history_folder, HistoryError, RegistrySchemas, SchemaVersions};
 
 /// The two magic bytes of the single-object encoding.
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];

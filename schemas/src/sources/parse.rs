@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::model::{pattern_matches, Source, SourceOptions, SourcesFile};
 use super::problems::{app_label, not_offered_hint, Issue, Problem, SourcesError};
-use crate::catalogue::{self, EventDef};
 use crate::avro::SchemaVersions;
+use crate::catalogue::{self, EventDef};
 use crate::shape::{check_schema, FieldPlan, Shape};
 use crate::App;
 
