@@ -12,11 +12,16 @@ pub struct RegistryArgs {
     /// Confluent-compatible Schema Registry, e.g. `http://registry:8081` or Apicurio's
     /// `http://apicurio:8080/apis/ccompat/v7`. Credentials in the URL (`https://user:pass@…`)
     /// are used as basic auth.
-    #[arg(long = "schema-registry-url", env = "ZOOMSTREAM_SCHEMA_REGISTRY_URL")]
+    #[arg(
+        id = "schema_registry_url",
+        long = "schema-registry-url",
+        env = "ZOOMSTREAM_SCHEMA_REGISTRY_URL"
+    )]
     pub url: Option<String>,
 
     /// Basic-auth user (Confluent Cloud: the API key).
     #[arg(
+        id = "schema_registry_username",
         long = "schema-registry-username",
         env = "ZOOMSTREAM_SCHEMA_REGISTRY_USERNAME"
     )]
@@ -24,6 +29,7 @@ pub struct RegistryArgs {
 
     /// Basic-auth password (Confluent Cloud: the API secret).
     #[arg(
+        id = "schema_registry_password",
         long = "schema-registry-password",
         env = "ZOOMSTREAM_SCHEMA_REGISTRY_PASSWORD",
         hide_env_values = true
@@ -32,6 +38,7 @@ pub struct RegistryArgs {
 
     /// Bearer token (OAuth), sent as `Authorization: Bearer …` instead of basic auth.
     #[arg(
+        id = "schema_registry_token",
         long = "schema-registry-token",
         env = "ZOOMSTREAM_SCHEMA_REGISTRY_TOKEN",
         hide_env_values = true
@@ -41,6 +48,7 @@ pub struct RegistryArgs {
     /// PEM file of the CA certificates to trust for an `https` registry, instead of the
     /// system's roots.
     #[arg(
+        id = "schema_registry_ca_file",
         long = "schema-registry-ca-file",
         env = "ZOOMSTREAM_SCHEMA_REGISTRY_CA_FILE"
     )]
