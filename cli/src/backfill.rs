@@ -72,6 +72,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     }
     // Progress is measured against the ends of the partitions as they are now.
     let ends = offsets.ends(&partitions)?;
+    print_progress(&source, "starting", &offsets.committed(&partitions)?, &ends);
 
     let processor = Processor::build(config)
         .await

@@ -244,6 +244,29 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
     let first = backfill(&[]);
     let stdout = text(&first.stdout);
     assert!(first.status.success(), "{stdout}\n{}", text(&first.stderr));
+    // Progress lines: from nothing read to everything, never going back.
+    let totals: Vec<(String, i64)> = stdout
+        .lines()
+        .map(|line| {
+            let rest = line
+                .strip_prefix("backfill started: ")
+                .unwrap_or_else(|| panic!("not a progress line: {line}\n{stdout}"));
+            let (state, rest) = rest.split_once(' ').unwrap();
+            let read = rest.split_once('/').unwrap().0.parse().unwrap();
+            (state.to_owned(), read)
+        })
+        .collect();
+    assert_eq!(
+        totals.first(),
+        Some(&("starting".to_owned(), 0)),
+        "{stdout}"
+    );
+    assert_eq!(
+        totals.last(),
+        Some(&("finished".to_owned(), 40)),
+        "{stdout}"
+    );
+    assert!(totals.windows(2).all(|w| w[0].1 <= w[1].1), "{stdout}");
     // The last line: every offset of both partitions read, in total and per partition.
     let last = stdout.lines().last().unwrap_or_default();
     assert!(
