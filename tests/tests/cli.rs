@@ -223,10 +223,12 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
     create_topic(&brokers, &raw_topic, 2).await;
     let sources = TestSources::new(BACKFILL_SOURCES);
     let config = processor_config(&brokers, &raw_topic, &sources);
-    // 40 webhooks: 30 meeting.started (one record each), 10 recording.completed (not this
-    // source's, left to the main group).
-    let expected = produce_meeting_backlog(&brokers, &raw_topic, 0..40);
-    let started = expected.len() - 20;
+    // Webhooks: three in four meeting.started (one record each), the others
+    // recording.completed (not this source's, left to the main group); enough for the progress
+    // to show between the first and the last line.
+    const WEBHOOKS: i64 = 4000;
+    let expected = produce_meeting_backlog(&brokers, &raw_topic, 0..WEBHOOKS as usize);
+    let started = (WEBHOOKS as usize) * 3 / 4;
     let source_topic = &sources.source("started").topic;
 
     let backfill = |extra: &[&str]| {
@@ -241,7 +243,9 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
         run_to_end(&mut command, Duration::from_secs(120))
     };
 
+    let began = std::time::Instant::now();
     let first = backfill(&[]);
+    let took = began.elapsed();
     let stdout = text(&first.stdout);
     assert!(first.status.success(), "{stdout}\n{}", text(&first.stderr));
     // Progress lines: from nothing read to everything, never going back.
@@ -263,14 +267,21 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
     );
     assert_eq!(
         totals.last(),
-        Some(&("finished".to_owned(), 40)),
+        Some(&("finished".to_owned(), WEBHOOKS)),
         "{stdout}"
     );
     assert!(totals.windows(2).all(|w| w[0].1 <= w[1].1), "{stdout}");
+    figures!(
+        "cli backfill: {WEBHOOKS} raw records read, {started} source records written, exactly-once, in {:.1} s by `zoomstream backfill` (process start to exit); {} progress lines at --progress-every 200ms",
+        took.as_secs_f64(),
+        totals.len()
+    );
     // The last line: every offset of both partitions read, in total and per partition.
     let last = stdout.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("backfill started: finished 40/40 (p0 "),
+        last.starts_with(&format!(
+            "backfill started: finished {WEBHOOKS}/{WEBHOOKS} (p0 "
+        )),
         "{stdout}"
     );
     let per_partition: Vec<(i64, i64)> = last
@@ -289,7 +300,10 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
         per_partition.iter().all(|(read, end)| read == end),
         "{last}"
     );
-    assert_eq!(per_partition.iter().map(|(_, end)| end).sum::<i64>(), 40);
+    assert_eq!(
+        per_partition.iter().map(|(_, end)| end).sum::<i64>(),
+        WEBHOOKS
+    );
     assert_eq!(read_all(&brokers, source_topic).len(), started);
 
     // Again: refused, with the command that does it, and nothing written.
@@ -321,7 +335,9 @@ async fn backfill_reports_progress_and_refuses_a_finished_rerun_unless_reset() {
             .lines()
             .last()
             .unwrap_or_default()
-            .starts_with("backfill started: finished 40/40 "),
+            .starts_with(&format!(
+                "backfill started: finished {WEBHOOKS}/{WEBHOOKS} "
+            )),
         "{stdout}"
     );
     assert_eq!(read_all(&brokers, source_topic).len(), 2 * started);
