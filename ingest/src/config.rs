@@ -18,6 +18,11 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
+    /// When set, `/metrics` (and a `/healthz`) are served on this address instead, and the
+    /// webhook listener answers 404 for `/metrics`: keeps them off a port Zoom reaches.
+    #[arg(long, env = "ZOOMSTREAM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
@@ -79,6 +84,7 @@ impl fmt::Debug for Config {
         // Secrets show only whether they are set.
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("kafka", &self.kafka)
             .field(
                 "zoom_secret_token",

@@ -20,8 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
@@ -42,6 +47,8 @@ use crate::verify::Verifier;
 /// A bound, connected ingest service, not yet serving.
 pub struct Ingest {
     listener: TcpListener,
+    /// `/metrics` on a listener of its own (`--metrics-listen`), off the webhook port.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     kafka: KafkaArgs,
     /// The raw topic to create when missing, unless topics are provisioned separately.
@@ -73,8 +80,17 @@ impl Ingest {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Ingest {
             listener,
+            metrics_listener,
             state,
             kafka: config.kafka.clone(),
             raw_topic: config.topic_creation.create.then(|| {
@@ -91,10 +107,18 @@ impl Ingest {
             .expect("a bound listener has an address")
     }
 
+    /// The separate metrics endpoint's address, when `--metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and flushes Kafka.
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
         let Ingest {
             listener,
+            metrics_listener,
             state,
             kafka,
             raw_topic,
@@ -103,10 +127,26 @@ impl Ingest {
         // when it is there.
         let topic_task =
             raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
-        axum::serve(listener, app(state.clone()))
+        let mut public = app(state.clone());
+        let metrics_task = metrics_listener.map(|metrics_listener| {
+            public = public.clone().layer(middleware::from_fn(hide_metrics));
+            let metrics = endpoints::router(state.metrics.registry.clone(), Health::new());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                axum::serve(metrics_listener, metrics)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        });
+        axum::serve(listener, public)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;
+        if let Some(task) = metrics_task {
+            task.await
+                .context("the metrics endpoint panicked")?
+                .context("serving the metrics endpoint")?;
+        }
         if let Some(task) = topic_task {
             task.abort();
         }
@@ -117,6 +157,14 @@ impl Ingest {
         tracing::info!("ingest stopped");
         Ok(())
     }
+}
+
+/// With a separate metrics listener, the webhook port does not serve `/metrics`.
+async fn hide_metrics(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/metrics" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: ShutdownToken) {
