@@ -403,6 +403,17 @@ async fn records_written_before_a_schema_edit_decode_after_it_in_tail_sse_and_th
     assert_figures(&figures, &expected, recording_files);
 }
 
+/// The subject's compatibility rule, through the registry's API.
+async fn set_compatibility(subject: &str, level: &str) {
+    let (status, body) = registry_request(
+        Method::PUT,
+        &format!("/config/{subject}"),
+        Some(json!({ "compatibility": level })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_shipped_schema_history_passes_the_registrys_backward_check() {
     let dir = schemas_dir();
@@ -411,13 +422,7 @@ async fn every_shipped_schema_history_passes_the_registrys_backward_check() {
         let folder = entry.unwrap().path();
         let name = folder.file_name().unwrap().to_str().unwrap().to_owned();
         let subject = unique(&format!("compat-{name}"));
-        let (status, _) = registry_request(
-            Method::PUT,
-            &format!("/config/{subject}"),
-            Some(json!({"compatibility": "BACKWARD"})),
-        )
-        .await;
-        assert_eq!(status, 200);
+        set_compatibility(&subject, "BACKWARD").await;
         let mut versions: Vec<_> = std::fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -498,12 +503,7 @@ schema = "meeting.avsc"
         .as_array_mut()
         .unwrap()
         .retain(|f| f["name"] != "event_id");
-    registry_request(
-        Method::PUT,
-        &format!("/config/{subject}"),
-        Some(json!({"compatibility": "BACKWARD"})),
-    )
-    .await;
+    set_compatibility(&subject, "BACKWARD").await;
     let (status, body) = registry_request(
         Method::POST,
         &format!("/subjects/{subject}/versions"),
@@ -522,12 +522,7 @@ schema = "meeting.avsc"
 
     // Registered by "the user's CI" (which decided to break compatibility): the processor
     // starts.
-    registry_request(
-        Method::PUT,
-        &format!("/config/{subject}"),
-        Some(json!({"compatibility": "NONE"})),
-    )
-    .await;
+    set_compatibility(&subject, "NONE").await;
     let (status, registered) = registry_request(
         Method::POST,
         &format!("/subjects/{subject}/versions"),

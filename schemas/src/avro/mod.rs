@@ -269,7 +269,7 @@ pub fn read_framing(bytes: &[u8]) -> Result<(Framing, &[u8]), AvroError> {
 /// `schema`'s fingerprint; a Confluent record's id is not checked (look it up with
 /// [`read_framing`] if the schema may vary).
 pub fn decode(bytes: &[u8], schema: &Schema) -> Result<AvroValue, AvroError> {
-    let (framing, mut datum) = read_framing(bytes)?;
+    let (framing, datum) = read_framing(bytes)?;
     if let Framing::SingleObject { fingerprint } = framing {
         let expected = rabin_fingerprint(schema);
         if fingerprint != expected {
@@ -279,15 +279,7 @@ pub fn decode(bytes: &[u8], schema: &Schema) -> Result<AvroValue, AvroError> {
             });
         }
     }
-    let reader = GenericDatumReader::builder(schema)
-        .build()
-        .map_err(AvroError::Decode)?;
-    let value = reader.read_value(&mut datum).map_err(AvroError::Decode)?;
-    // Reading advanced `datum` past the value: anything left is not part of it.
-    if !datum.is_empty() {
-        return Err(AvroError::TrailingBytes(datum.len()));
-    }
-    Ok(value)
+    read_datum(datum, schema, None)
 }
 
 /// Decodes a record with the schema that wrote it — found by fingerprint among `versions`
@@ -298,7 +290,7 @@ pub fn decode_resolved(
     versions: &SchemaVersions,
     registry: Option<&dyn RegistrySchemas>,
 ) -> Result<AvroValue, AvroError> {
-    let (framing, mut datum) = read_framing(bytes)?;
+    let (framing, datum) = read_framing(bytes)?;
     let writer = match framing {
         Framing::SingleObject { fingerprint } => versions
             .by_fingerprint(&fingerprint)
@@ -310,15 +302,22 @@ pub fn decode_resolved(
             .map_err(|reason| AvroError::WriterSchema { schema_id, reason })?,
     };
     let current = versions.current();
-    let reader = if Arc::ptr_eq(&writer, current) {
-        GenericDatumReader::builder(&writer).build()
-    } else {
-        GenericDatumReader::builder(&writer)
-            .reader_schema(current)
-            .build()
-    }
-    .map_err(AvroError::Decode)?;
-    let value = reader.read_value(&mut datum).map_err(AvroError::Decode)?;
+    let resolve_into = (!Arc::ptr_eq(&writer, current)).then_some(current.as_ref());
+    read_datum(datum, &writer, resolve_into)
+}
+
+/// The whole of `datum`, written with `writer`, resolved into `reader` when given.
+fn read_datum(
+    mut datum: &[u8],
+    writer: &Schema,
+    reader: Option<&Schema>,
+) -> Result<AvroValue, AvroError> {
+    let decoder = GenericDatumReader::builder(writer)
+        .maybe_reader_schema(reader)
+        .build()
+        .map_err(AvroError::Decode)?;
+    let value = decoder.read_value(&mut datum).map_err(AvroError::Decode)?;
+    // Reading advanced `datum` past the value: anything left is not part of it.
     if !datum.is_empty() {
         return Err(AvroError::TrailingBytes(datum.len()));
     }
