@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use secrecy::SecretString;
 use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::listener::ListenerArgs;
 use zoomstream_schemas::App;
 
 /// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
@@ -17,6 +18,10 @@ pub struct Config {
     /// Address to listen on for webhooks, health and metrics. Port 0 picks a free port.
     #[arg(long, env = "ZOOMSTREAM_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+
+    /// Connection timeouts and caps of the listener.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -79,6 +84,7 @@ impl fmt::Debug for Config {
         // Secrets show only whether they are set.
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("listener", &self.listener)
             .field("kafka", &self.kafka)
             .field(
                 "zoom_secret_token",
@@ -111,6 +117,8 @@ pub enum ConfigError {
     NoSecret,
     #[error("{0} must be greater than zero")]
     NotPositive(&'static str),
+    #[error(transparent)]
+    Listener(#[from] zoomstream_runtime::listener::args::ListenerArgsError),
 }
 
 impl Config {
@@ -136,6 +144,7 @@ impl Config {
         if self.max_in_flight == 0 {
             return Err(ConfigError::NotPositive("max_in_flight"));
         }
+        self.listener.validate()?;
         Ok(())
     }
 

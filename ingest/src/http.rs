@@ -23,7 +23,7 @@ use crate::events::{
 };
 use crate::metrics::IngestMetrics;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
-use crate::replay::ReplayCache;
+use crate::replay::{self, Claim, Outcome, ReplayCache};
 use crate::verify::{Verifier, VerifyError};
 
 /// Everything a request handler needs; built once per service.
@@ -88,6 +88,8 @@ pub enum WebhookError {
     Overloaded,
     #[error("the webhook could not be stored durably, retry later")]
     Unavailable(#[source] PublishError),
+    #[error("a copy of this request arriving at the same time could not be stored; retry later")]
+    OriginalNotStored,
 }
 
 impl WebhookError {
@@ -102,9 +104,9 @@ impl WebhookError {
             | WebhookError::MissingEvent
             | WebhookError::MissingPlainToken => StatusCode::BAD_REQUEST,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::Overloaded | WebhookError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            WebhookError::Overloaded
+            | WebhookError::Unavailable(_)
+            | WebhookError::OriginalNotStored => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -123,6 +125,7 @@ impl WebhookError {
             WebhookError::MissingPlainToken => "missing_plain_token",
             WebhookError::Overloaded => "overloaded",
             WebhookError::Unavailable(_) => "unavailable",
+            WebhookError::OriginalNotStored => "original_not_stored",
         }
     }
 }
@@ -130,10 +133,7 @@ impl WebhookError {
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": self.code(), "message": self.to_string()}));
-        if matches!(
-            self,
-            WebhookError::Overloaded | WebhookError::Unavailable(_)
-        ) {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             (self.status(), [(header::RETRY_AFTER, "1")], body).into_response()
         } else {
             (self.status(), body).into_response()
@@ -170,17 +170,12 @@ async fn handle(
     let verifier = state
         .verifier(app)
         .ok_or(WebhookError::AppNotConfigured(app))?;
-    // Shed load before reading the body: a 503 makes Zoom retry later.
-    let _permit = state
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| WebhookError::Overloaded)?;
-    let _in_flight = WebhookInFlight::enter(&state.metrics);
-
     if !is_json(headers) {
         return Err(WebhookError::UnsupportedMediaType);
     }
+    // The body is read and verified before any scarce resource is taken: an unsigned client
+    // holds only its connection (capped per address and overall, see runtime::serve) and at
+    // most `body_timeout`, never an in-flight slot.
     let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
     let received_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -210,15 +205,32 @@ async fn handle(
     }
 
     let event_id = raw::event_id(app, &envelope);
-    if state.replays.was_published(&signature_bytes) {
+    let duplicate = || {
         ReplayNotPublished {
             app,
             event,
             event_id: &event_id,
         }
         .emit(&state.metrics);
-        return Ok(Json(json!({"status": "duplicate", "event_id": event_id})).into_response());
-    }
+        Json(json!({"status": "duplicate", "event_id": event_id})).into_response()
+    };
+    let reservation = match state.replays.claim(&signature_bytes) {
+        Claim::First(reservation) => reservation,
+        Claim::Published => return Ok(duplicate()),
+        Claim::Pending(first) => {
+            return match replay::wait(first).await {
+                Outcome::Published => Ok(duplicate()),
+                _ => Err(WebhookError::OriginalNotStored),
+            }
+        }
+    };
+    // Shed load only now, for verified webhooks: a 503 makes Zoom retry later.
+    let _permit = state
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| WebhookError::Overloaded)?;
+    let _in_flight = WebhookInFlight::enter(&state.metrics);
     let key = raw::partition_key(&envelope);
     let record = RawRecord {
         app,
@@ -238,7 +250,7 @@ async fn handle(
         .publish(&record)
         .await
         .map_err(WebhookError::Unavailable)?;
-    state.replays.published(signature_bytes);
+    reservation.published();
     WebhookPublished {
         app,
         event,

@@ -23,6 +23,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::App;
@@ -35,13 +36,18 @@ use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
 use crate::replay::ReplayCache;
 
+use crate::verify::Verifier;
+
 /// Signatures remembered for replay detection (about 60 bytes each).
 const REPLAY_CACHE_ENTRIES: usize = 200_000;
-use crate::verify::Verifier;
+/// File descriptors kept for everything but client connections (the Kafka producer's sockets
+/// and wake-up pipes, logs): the connection cap fits in the limit minus these.
+const RESERVED_FDS: u64 = 64;
 
 /// A bound, connected ingest service, not yet serving.
 pub struct Ingest {
     listener: TcpListener,
+    listening: Listening,
     state: Arc<AppState>,
     kafka: KafkaArgs,
     /// The raw topic to create when missing, unless topics are provisioned separately.
@@ -70,11 +76,17 @@ impl Ingest {
             body_timeout: Duration::from_millis(config.body_timeout_ms),
             replays: ReplayCache::new(window, REPLAY_CACHE_ENTRIES),
         });
+        let listening = Listening::new(
+            &config.listener,
+            ListenerMetrics::new(&state.metrics.registry),
+            RESERVED_FDS,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         Ok(Ingest {
             listener,
+            listening,
             state,
             kafka: config.kafka.clone(),
             raw_topic: config.topic_creation.create.then(|| {
@@ -95,6 +107,7 @@ impl Ingest {
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
         let Ingest {
             listener,
+            listening,
             state,
             kafka,
             raw_topic,
@@ -103,10 +116,15 @@ impl Ingest {
         // when it is there.
         let topic_task =
             raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")?;
+        let router = guard::harden(app(state.clone()), listening.metrics.clone());
+        listener::serve(
+            listener,
+            router,
+            listening,
+            shutdown.clone(),
+            listener::plain,
+        )
+        .await;
         if let Some(task) = topic_task {
             task.abort();
         }

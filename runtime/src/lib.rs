@@ -6,6 +6,7 @@
 pub mod config;
 pub mod endpoints;
 pub mod kafka;
+pub mod listener;
 pub mod metrics;
 pub mod service;
 pub mod shutdown;
