@@ -2,15 +2,21 @@
 //! connections held idle or half-sent, slow unsigned bodies, concurrent replays, forged stream
 //! ids, one token opening many streams. The figures go to RELIABILITY.md ("Hostile clients").
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use zoomstream_schemas::raw::headers;
 use zoomstream_tests::*;
 
+mod sse_support;
+use sse_support::*;
+
 const SECRET: &str = "hostile-zoom-secret";
+const LOOPBACK_2: [u8; 4] = [127, 0, 0, 2];
 
 fn ingest_env(brokers: &str, raw_topic: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -185,7 +191,7 @@ async fn an_idle_connection_flood_under_a_low_fd_limit_leaves_webhooks_answered(
     let ingest = IngestProcess::spawn_with_fd_limit(&env, 128);
     // Zoom's side comes from another address than the attacker's (all of 127/8 is loopback).
     let zoom = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .local_address(IpAddr::from(LOOPBACK_2))
         .build()
         .unwrap();
     ingest.wait_ready(&zoom).await;
@@ -254,4 +260,134 @@ async fn an_idle_connection_flood_under_a_low_fd_limit_leaves_webhooks_answered(
     figures!(
         "hostile clients: fd limit 128, 200 idle connections from one address (32 held, 168 refused at once); a signed webhook from another address answered 200 in {took:?}; the held ones closed at the 4 s header timeout ({timed_out} counted, all closed {all_closed:?} after the webhook)"
     );
+}
+
+/// An SSE id: base64url of `partition:offset` pairs.
+fn id_of(pairs: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pairs)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_stream_ids_are_refused_with_the_reason() {
+    let (sources, source, producer) = direct_setup(2).await;
+    // Three records on partition 0 and two on partition 1: the ends are 3 and 2.
+    produce_meetings(&producer, &source, 0..5, 2, 0);
+    let sse = SseApp::start(sse_config(&sources)).await;
+    let url = sse.events_url("meeting-started");
+
+    let mut refused = 0;
+    for (forged, why) in [
+        ("0:4,1:0", "past the end of partition 0"),
+        ("0:9223372036854775807", "i64::MAX"),
+        ("0:1,1:3", "past the end of partition 1"),
+        ("2:0", "a partition the topic does not have"),
+        ("0:1,7:0", "a made-up partition beside a real one"),
+    ] {
+        let response = request(&url, Auth::Bearer(TOKEN), Some(&id_of(forged))).await;
+        assert_eq!(response.status(), 400, "{why}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_last_event_id", "{why}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("partition"), "{why}: {message}");
+        refused += 1;
+    }
+    // Ids at the ends, or before them, are positions of the topic: streamed from there.
+    for real in ["0:3,1:2", "0:1", ""] {
+        let id = id_of(real);
+        let mut client = SseClient::connect(TOKEN, &url, (!id.is_empty()).then_some(&id)).await;
+        client.wait_live().await;
+    }
+    let page = sse.metrics().await;
+    assert_eq!(
+        sample(
+            &page,
+            "zoomstream_sse_requests_total",
+            &[("outcome", "bad_last_event_id")]
+        ),
+        5.0
+    );
+    sse.stop().await;
+    figures!("hostile clients: {refused}/5 forged Last-Event-IDs (past the end, i64::MAX, made-up partitions) answered 400 bad_last_event_id with the partition in the reason");
+}
+
+/// A stream request from `local` (a loopback address) with `token`.
+async fn stream_from(local: [u8; 4], url: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .local_address(IpAddr::from(local))
+        .build()
+        .unwrap()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_token_or_one_address_cannot_take_every_stream() {
+    let sources = TestSources::new(SOURCES);
+    for source in &sources.file.sources {
+        create_topic(&brokers(), &source.topic, 1).await;
+    }
+    let mut config = sse_config(&sources);
+    config.source_tokens = vec!["meeting-ended=tenant-b-token".to_owned().into()];
+    config.max_clients = 10;
+    config.max_clients_per_token = 2;
+    config.max_clients_per_address = 3;
+    let sse = SseApp::start(config).await;
+    let started = sse.events_url("meeting-started");
+    let ended = sse.events_url("meeting-ended");
+
+    // Tenant A's token: two streams, then 429 (not the global 503), whatever the address.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let response = stream_from([127, 0, 0, 1], &started, TOKEN).await;
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    let over = stream_from(LOOPBACK_2, &started, TOKEN).await;
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().contains_key("retry-after"));
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"], "token_stream_limit");
+
+    // Tenant B still gets its stream; then this address is at its three.
+    let response = stream_from([127, 0, 0, 1], &ended, "tenant-b-token").await;
+    assert_eq!(response.status(), 200, "another tenant is not starved");
+    held.push(response);
+    let over = stream_from([127, 0, 0, 1], &ended, "tenant-b-token").await;
+    assert_eq!(over.status(), 429);
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"], "address_stream_limit");
+    let response = stream_from(LOOPBACK_2, &ended, "tenant-b-token").await;
+    assert_eq!(response.status(), 200, "from another address");
+    held.push(response);
+
+    // A closed stream gives its place back.
+    drop(held.remove(0));
+    wait_for(
+        "tenant A's place to come back",
+        Duration::from_secs(10),
+        || {
+            let started = started.clone();
+            async move {
+                let response = stream_from(LOOPBACK_2, &started, TOKEN).await;
+                response.status() == 200
+            }
+        },
+    )
+    .await;
+    let page = sse.metrics().await;
+    for outcome in ["token_stream_limit", "address_stream_limit"] {
+        assert!(
+            sample(
+                &page,
+                "zoomstream_sse_requests_total",
+                &[("outcome", outcome)]
+            ) >= 1.0,
+            "{outcome}: {page}"
+        );
+    }
+    sse.stop().await;
+    figures!("hostile clients: SSE with max_clients 10, per token 2, per address 3: tenant A's third stream 429 token_stream_limit while tenant B streamed; a fourth stream from one address 429 address_stream_limit, from another address 200");
 }
