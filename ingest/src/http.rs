@@ -22,7 +22,9 @@ use crate::events::{
     ReplayNotPublished, UrlValidationAnswered, WebhookInFlight, WebhookPublished, WebhookRejected,
 };
 use crate::metrics::IngestMetrics;
+use crate::passthrough::pass_through;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
+use crate::readiness::Readiness;
 use crate::replay::{self, Claim, Outcome, ReplayCache};
 use crate::verify::{Verifier, VerifyError};
 
@@ -36,6 +38,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub replays: ReplayCache,
+    pub readiness: Readiness,
 }
 
 impl AppState {
@@ -232,6 +235,7 @@ async fn handle(
         .map_err(|_| WebhookError::Overloaded)?;
     let _in_flight = WebhookInFlight::enter(&state.metrics);
     let key = raw::partition_key(&envelope);
+    let passed = pass_through(headers, &state.metrics);
     let record = RawRecord {
         app,
         event,
@@ -240,9 +244,9 @@ async fn handle(
         received_at_ms: i64::try_from(received_at.as_millis()).unwrap_or(i64::MAX),
         zm_timestamp: timestamp,
         zm_signature: signature,
-        zm_request_id: header_str(headers, raw::headers::ZM_REQUEST_ID),
-        zm_tracking_id: header_str(headers, raw::headers::ZM_TRACKING_ID),
-        traceparent: header_str(headers, raw::headers::TRACEPARENT),
+        zm_request_id: passed.zm_request_id,
+        zm_tracking_id: passed.zm_tracking_id,
+        traceparent: passed.traceparent,
         body: &body,
     };
     let (partition, offset) = state
@@ -304,13 +308,11 @@ async fn read_body(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.publisher.ready().await {
-        Ok(()) => {
-            Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response()
-        }
+    match state.readiness.check(&state.publisher).await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason})),
+            Json(json!({"status": "not_ready", "reason": reason.to_string()})),
         )
             .into_response(),
     }

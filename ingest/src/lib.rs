@@ -11,7 +11,9 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod passthrough;
 pub mod publish;
+pub mod readiness;
 pub mod replay;
 pub mod verify;
 
@@ -34,6 +36,7 @@ pub use http::app;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
+use crate::readiness::Readiness;
 use crate::replay::ReplayCache;
 
 use crate::verify::Verifier;
@@ -75,6 +78,7 @@ impl Ingest {
             max_body_bytes: config.max_body_bytes,
             body_timeout: Duration::from_millis(config.body_timeout_ms),
             replays: ReplayCache::new(window, REPLAY_CACHE_ENTRIES),
+            readiness: Readiness::default(),
         });
         let listening = Listening::new(
             &config.listener,

@@ -16,6 +16,8 @@ pub struct IngestMetrics {
     pub kafka_errors: IntCounterVec,
     /// Webhooks being handled right now.
     pub in_flight: IntGauge,
+    /// Unsigned pass-through headers not published, by header and reason.
+    pub headers_dropped: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -64,7 +66,19 @@ impl IngestMetrics {
             )
             .expect("valid metric"),
         );
+        let headers_dropped = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "zoomstream_ingest_headers_dropped_total",
+                    "Pass-through headers (x-zm-request-id, x-zm-tracking-id, traceparent) not published for being too long or malformed, by header and reason.",
+                ),
+                &["header", "reason"],
+            )
+            .expect("valid metric"),
+        );
         IngestMetrics {
+            headers_dropped,
             registry,
             requests,
             publish_seconds,

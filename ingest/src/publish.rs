@@ -65,11 +65,25 @@ impl PublishError {
     }
 }
 
+/// Why ingest is not ready, as `/readyz` answers it: a short code, never a topic name or a
+/// library's error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("kafka_unreachable")]
+    KafkaUnreachable,
+    #[error("raw_topic_missing")]
+    RawTopicMissing,
+    #[error("check_failed")]
+    CheckFailed,
+}
+
 pub struct RawPublisher {
     /// Replaced when librdkafka reports a fatal error (an idempotence guarantee it can no
     /// longer keep): a producer in that state never sends again.
     producer: RwLock<FutureProducer>,
     config: ClientConfig,
+    /// For redacting option values out of librdkafka's errors.
+    kafka: KafkaArgs,
     topic: String,
     timeout: Duration,
     metrics: IngestMetrics,
@@ -93,10 +107,14 @@ impl RawPublisher {
             ("message.timeout.ms", &timeout_ms),
             ("client.id", "zoomstream-ingest"),
         ]);
-        let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
+        let producer: FutureProducer = config
+            .create()
+            .map_err(|err| anyhow::anyhow!(kafka.redacted(&err)))
+            .context("creating the Kafka producer")?;
         Ok(RawPublisher {
             producer: RwLock::new(producer),
             config,
+            kafka: kafka.clone(),
             topic,
             timeout,
             metrics,
@@ -129,7 +147,7 @@ impl RawPublisher {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => *current = fresh,
             Err(err) => {
-                tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure")
+                tracing::error!(error = %self.kafka.redacted(&err), "could not create a new Kafka producer; retrying on the next failure")
             }
         }
     }
@@ -208,22 +226,26 @@ impl RawPublisher {
         result
     }
 
-    /// Whether the broker answers and the raw topic exists with partitions.
-    pub async fn ready(&self) -> Result<(), String> {
+    /// Whether the broker answers and the raw topic exists with partitions. The detail goes to
+    /// the log; callers get a bounded reason.
+    pub async fn ready(&self) -> Result<(), NotReady> {
         let producer = self.producer();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
             let metadata = producer
                 .client()
                 .fetch_metadata(Some(&topic), Duration::from_secs(1))
-                .map_err(|e| format!("Kafka unreachable: {e}"))?;
+                .map_err(|err| {
+                    tracing::debug!(error = %err, "readiness: Kafka unreachable");
+                    NotReady::KafkaUnreachable
+                })?;
             match metadata.topics().first() {
                 Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
-                _ => Err(format!("raw topic {topic} does not exist yet")),
+                _ => Err(NotReady::RawTopicMissing),
             }
         })
         .await
-        .map_err(|e| format!("readiness check failed: {e}"))?
+        .unwrap_or(Err(NotReady::CheckFailed))
     }
 
     /// Waits for every queued record to be acknowledged; called once, at shutdown.

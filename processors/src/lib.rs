@@ -191,6 +191,7 @@ fn pipeline(
         .kafka
         .client_config(&producer_settings)
         .create_with_context(OutputProducerContext::default())
+        .map_err(|err| anyhow::anyhow!(config.kafka.redacted(&err)))
         .context("creating the Kafka producer")?;
     if config.delivery == Delivery::ExactlyOnce {
         producer
@@ -238,6 +239,7 @@ fn pipeline(
         .create_with_context(RawConsumerContext {
             batches: batches.clone(),
         })
+        .map_err(|err| anyhow::anyhow!(config.kafka.redacted(&err)))
         .context("creating the Kafka consumer")?;
     consumer
         .subscribe(&[&config.raw_topic])

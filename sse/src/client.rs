@@ -465,7 +465,7 @@ impl Feeder {
         }
         .emit(&streams.metrics);
         let consumer: StreamConsumer = streams.kafka.client_config(&catch_up_settings()).create().map_err(|err| {
-            tracing::error!(source = %source.name, error = %err, "cannot create a catch-up consumer");
+            tracing::error!(source = %source.name, error = %streams.kafka.redacted(&err), "cannot create a catch-up consumer");
             Reason::SourceUnavailable
         })?;
         let mut assignment = TopicPartitionList::new();

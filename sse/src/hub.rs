@@ -259,6 +259,7 @@ async fn feed(hub: &Arc<Hub>, inner: &HubsInner) -> anyhow::Result<()> {
             .kafka
             .client_config(&live_consumer_settings())
             .create()
+            .map_err(|err| anyhow!(inner.kafka.redacted(&err)))
             .context("creating the live Kafka consumer")?,
     );
     let mut idle = Idleness {

@@ -27,12 +27,13 @@ pub struct ListenerArgs {
     #[arg(long, env = "ZOOMSTREAM_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
-    /// Most open connections from one client address (behind a proxy or load balancer, every
-    /// client has its address: raise this to `max_connections` there).
+    /// Most open connections from one client address: one host cannot take more than a quarter
+    /// of the connections (behind a proxy or load balancer every client has the proxy's
+    /// address: raise this to `max_connections` there).
     #[arg(
         long,
         env = "ZOOMSTREAM_MAX_CONNECTIONS_PER_ADDRESS",
-        default_value_t = 256
+        default_value_t = 1024
     )]
     pub max_connections_per_address: usize,
 }
