@@ -54,6 +54,10 @@ pub struct Config {
     )]
     pub metrics_listen: SocketAddr,
 
+    /// Connection timeouts and caps of the metrics listener.
+    #[command(flatten)]
+    pub listener: zoomstream_runtime::listener::ListenerArgs,
+
     /// exactly-once: outputs and the input offset commit in one Kafka transaction (needs a
     /// broker with transactions; readers use isolation.level=read_committed).
     /// at-least-once: outputs are acknowledged, then the offset is committed.

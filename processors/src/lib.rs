@@ -28,6 +28,7 @@ use rdkafka::producer::{Producer as _, ThreadedProducer};
 use tokio::net::TcpListener;
 use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
+use zoomstream_runtime::listener::{self, guard, ListenerArgs, ListenerMetrics, Listening};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::avro::Encoder;
@@ -54,6 +55,7 @@ pub struct Processor {
 
 impl Processor {
     pub async fn build(config: Config) -> anyhow::Result<Processor> {
+        config.listener.validate()?;
         let file = sources::load(&config.sources)
             .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
         let mut selected = file.sources;
@@ -112,6 +114,7 @@ impl Processor {
         let health = Health::new();
         let http = tokio::spawn(serve_metrics(
             metrics_listener,
+            config.listener.clone(),
             metrics.clone(),
             health.clone(),
             shutdown.clone(),
@@ -258,17 +261,17 @@ fn pipeline(
 /// `/healthz` and `/metrics` on the metrics listener until `shutdown`.
 async fn serve_metrics(
     listener: TcpListener,
+    args: ListenerArgs,
     metrics: ProcessorMetrics,
     health: Health,
     shutdown: ShutdownToken,
 ) {
-    let app = endpoints::router(metrics.registry, health);
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %err, "metrics endpoint failed");
-    }
+    let listening = Listening::new(&args, ListenerMetrics::new(&metrics.registry), 64);
+    let app = guard::harden(
+        endpoints::router(metrics.registry, health),
+        listening.metrics.clone(),
+    );
+    listener::serve(listener, app, listening, shutdown, listener::plain).await;
 }
 
 impl Service for Processor {
