@@ -109,7 +109,7 @@ pub struct Config {
     #[arg(
         long,
         env = "ZOOMSTREAM_SSE_MAX_CLIENTS_PER_ADDRESS",
-        default_value_t = 200
+        default_value_t = 1_000
     )]
     pub max_clients_per_address: usize,
 
