@@ -26,6 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use zoomstream_runtime::endpoints::{self, Health};
+use zoomstream_runtime::listener::limits::client_of;
 
 use crate::client::{self, Refused, Start, Streams};
 use crate::conn::Conn;
@@ -149,7 +150,10 @@ async fn answer(
         }
     };
 
-    let quota = match state.quotas.admit(tokens::digest(token), conn.remote.ip()) {
+    let quota = match state
+        .quotas
+        .admit(tokens::digest(token), client_of(conn.remote.ip()))
+    {
         Ok(quota) => quota,
         Err(scope) => {
             let (code, message) = match scope {

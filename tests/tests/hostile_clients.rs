@@ -262,6 +262,74 @@ async fn an_idle_connection_flood_under_a_low_fd_limit_leaves_webhooks_answered(
     );
 }
 
+/// A connection to `port` from the loopback address `local`.
+async fn connect_from(local: [u8; 4], port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((IpAddr::from(local), 0).into()).unwrap();
+    socket.connect(([127, 0, 0, 1], port).into()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_from_many_addresses_displaces_idle_connections_not_webhooks() {
+    let brokers = brokers();
+    let raw_topic = unique("raw");
+    create_topic(&brokers, &raw_topic, 1).await;
+    let mut env = ingest_env(&brokers, &raw_topic);
+    env.push(("ZOOMSTREAM_MAX_CONNECTIONS_PER_ADDRESS", "32".into()));
+    let ingest = IngestProcess::spawn_with_fd_limit(&env, 128);
+    let zoom = reqwest::Client::builder()
+        .local_address(IpAddr::from(LOOPBACK_2))
+        .build()
+        .unwrap();
+    ingest.wait_ready(&zoom).await;
+
+    // 20 idle connections from each of 10 addresses: every slot the descriptors leave (64)
+    // taken, each within its address's cap.
+    let mut idle = Vec::new();
+    for host in 11..21 {
+        for _ in 0..20 {
+            idle.push(connect_from([127, 0, 0, host], ingest.port).await);
+        }
+    }
+    let metrics_url = ingest.url("/metrics");
+    wait_for("the slots to be taken", Duration::from_secs(10), || async {
+        let page = get_text(&zoom, &metrics_url).await;
+        metric(
+            &page,
+            r#"zoomstream_http_connections_closed_total{reason="displaced"}"#,
+        ) >= 100.0
+    })
+    .await;
+
+    let signed = sign(SECRET, &fresh_body());
+    let started = Instant::now();
+    let answer = post_signed(
+        &zoom,
+        &ingest.url("/webhooks/zoom"),
+        &signed,
+        "through-flood",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status(), 200);
+    assert!(took < Duration::from_secs(3), "answered in {took:?}");
+    let page = get_text(&zoom, &metrics_url).await;
+    let displaced = metric(
+        &page,
+        r#"zoomstream_http_connections_closed_total{reason="displaced"}"#,
+    );
+    let open = metric(&page, "zoomstream_http_connections_open");
+    assert!(
+        open <= 64.0,
+        "the cap fitted to 128 descriptors holds: {open}"
+    );
+    assert_eq!(metric(&page, "zoomstream_http_accept_errors_total"), 0.0);
+    drop(idle);
+    figures!(
+        "hostile clients: fd limit 128 (64 connections), 200 idle connections from 10 addresses: {displaced} displaced oldest-first without a request; a signed webhook from another address answered 200 in {took:?}"
+    );
+}
+
 /// An SSE id: base64url of `partition:offset` pairs.
 fn id_of(pairs: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pairs)

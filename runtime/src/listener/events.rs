@@ -16,6 +16,7 @@ pub struct ListenerMetrics {
     /// Connections closed at once on accept, by cap (`global_limit`, `address_limit`).
     pub refused: IntCounterVec,
     /// Connections the server ended, by reason (`idle_timeout`, `header_timeout`,
+    /// `displaced` (by a new connection while every slot was taken, before sending a request),
     /// `bad_request`, `headers_too_large`, `protocol_error`).
     pub closed: IntCounterVec,
     /// Requests answered before any handler (`method_not_allowed`, `non_canonical_path`).

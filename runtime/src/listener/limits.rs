@@ -3,8 +3,9 @@
 //! fit in.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -50,11 +51,8 @@ impl ConnectionLimits {
 
     /// Takes a slot for a connection from `address`, if both caps leave room.
     pub fn admit(&self, address: IpAddr) -> Result<ConnectionSlot, Refusal> {
-        let mut counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        if counts
-            .get(&address)
-            .is_some_and(|&n| n >= self.max_per_address)
-        {
+        let address = client_of(address);
+        if !self.address_has_room(address) {
             return Err(Refusal::AddressLimit);
         }
         let global = self
@@ -62,12 +60,45 @@ impl ConnectionLimits {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Refusal::GlobalLimit)?;
+        Ok(self.slot(global, address))
+    }
+
+    /// As [`admit`](Self::admit), waiting up to `wait` for a global slot (one being freed by a
+    /// displaced connection).
+    pub async fn admit_within(
+        &self,
+        address: IpAddr,
+        wait: Duration,
+    ) -> Result<ConnectionSlot, Refusal> {
+        let address = client_of(address);
+        let global = tokio::time::timeout(wait, self.global.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(Refusal::GlobalLimit)?;
+        if !self.address_has_room(address) {
+            return Err(Refusal::AddressLimit);
+        }
+        Ok(self.slot(global, address))
+    }
+
+    fn address_has_room(&self, address: IpAddr) -> bool {
+        let counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .get(&address)
+            .is_none_or(|&n| n < self.max_per_address)
+    }
+
+    /// Counts a connection from `address` (a check of its room just before is enough: only
+    /// the accept loop admits).
+    fn slot(&self, global: OwnedSemaphorePermit, address: IpAddr) -> ConnectionSlot {
+        let mut counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
         *counts.entry(address).or_insert(0) += 1;
-        Ok(ConnectionSlot {
+        ConnectionSlot {
             _global: global,
             address,
             per_address: self.per_address.clone(),
-        })
+        }
     }
 }
 
@@ -80,6 +111,21 @@ impl Drop for ConnectionSlot {
                 counts.remove(&self.address);
             }
         }
+    }
+}
+
+/// The client an address stands for: an IPv4 address, or an IPv6 address's /64 (one host
+/// commonly has a whole /64, so counting single IPv6 addresses would cap nothing).
+pub fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !u128::from(u64::MAX);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
     }
 }
 
@@ -117,6 +163,17 @@ pub fn fit_to_fd_limit(configured: usize, reserved: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_of(a), client_of(b));
+        assert_ne!(client_of(a), client_of(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_of(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
 
     #[test]
     fn caps_overall_and_per_address_and_frees_on_drop() {

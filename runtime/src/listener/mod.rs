@@ -11,6 +11,7 @@ pub mod events;
 pub mod guard;
 pub mod io;
 pub mod limits;
+pub mod waiting;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -33,6 +34,11 @@ pub use limits::ConnectionLimits;
 
 use events::{AcceptFailed, ConnectionClosed, ConnectionOpen, ConnectionRefused, LOG_EVERY};
 use io::{Activity, TrackedIo};
+use limits::Refusal;
+use waiting::Waiting;
+
+/// How long a new connection waits for the slot of the connection it displaced.
+const DISPLACE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Everything the accept loop needs besides the listener and the router.
 pub struct Listening {
@@ -82,6 +88,7 @@ pub async fn serve<IO, C, W>(
         .header_read_timeout(args.header_read_timeout());
     let idle_timeout = args.idle_timeout();
     let tracker = TaskTracker::new();
+    let waiting = Waiting::default();
     let mut last_logged: Option<Instant> = None;
     loop {
         let (stream, remote) = tokio::select! {
@@ -101,7 +108,13 @@ pub async fn serve<IO, C, W>(
                 }
             },
         };
-        let slot = match limits.admit(remote.ip()) {
+        let admitted = match limits.admit(remote.ip()) {
+            Err(Refusal::GlobalLimit) if waiting.displace_oldest() => {
+                limits.admit_within(remote.ip(), DISPLACE_WAIT).await
+            }
+            admitted => admitted,
+        };
+        let slot = match admitted {
             Ok(slot) => slot,
             Err(reason) => {
                 ConnectionRefused { reason }.emit(&metrics);
@@ -109,11 +122,14 @@ pub async fn serve<IO, C, W>(
                 continue;
             }
         };
+        let entry = std::sync::Arc::new(waiting.enter());
         let (io, info) = wrap(stream, remote);
         let activity = Activity::new();
         let io = TokioIo::new(TrackedIo::new(io, activity.clone()));
         let router = router.clone();
+        let first_request = entry.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            first_request.leave();
             request.extensions_mut().insert(ConnectInfo(info.clone()));
             let router = router.clone();
             router.oneshot(request)
@@ -131,6 +147,7 @@ pub async fn serve<IO, C, W>(
                 tokio::select! {
                     served = connection.as_mut() => break served.err().and_then(|e| rejection(&e)),
                     _ = activity.idle_for(idle_timeout) => break Some("idle_timeout"),
+                    _ = entry.displaced.cancelled() => break Some("displaced"),
                     _ = shutdown.cancelled(), if !draining => {
                         connection.as_mut().graceful_shutdown();
                         draining = true;
