@@ -177,7 +177,7 @@ async fn handle(
         return Err(WebhookError::UnsupportedMediaType);
     }
     // The body is read and verified before any scarce resource is taken: an unsigned client
-    // holds only its connection (capped per address and overall, see runtime::serve) and at
+    // holds only its connection (capped per address and overall, runtime::listener) and at
     // most `body_timeout`, never an in-flight slot.
     let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
     let received_at = SystemTime::now()

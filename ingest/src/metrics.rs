@@ -14,7 +14,7 @@ pub struct IngestMetrics {
     pub publish_seconds: Histogram,
     /// Publish failures by kind (`timeout`, `queue_full`, `too_large`, `kafka`).
     pub kafka_errors: IntCounterVec,
-    /// Webhooks being handled right now.
+    /// Verified webhooks being published right now (each holds an in-flight slot).
     pub in_flight: IntGauge,
     /// Unsigned pass-through headers not published, by header and reason.
     pub headers_dropped: IntCounterVec,
