@@ -63,6 +63,15 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_PUBLISH_TIMEOUT_MS", default_value_t = 2000)]
     pub publish_timeout_ms: u64,
 
+    /// Bytes all request bodies being received or handled may take together; a body that would
+    /// go over gets 503 (Zoom retries). Charged as bytes arrive, so slow clients hold little.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_MAX_BODY_BYTES_IN_FLIGHT",
+        default_value_t = 256 * 1024 * 1024
+    )]
+    pub max_body_bytes_in_flight: usize,
+
     /// How long a client may take to send its body before ingest answers 408.
     #[arg(long, env = "ZOOMSTREAM_BODY_TIMEOUT_MS", default_value_t = 5000)]
     pub body_timeout_ms: u64,
@@ -99,6 +108,7 @@ impl fmt::Debug for Config {
             .field("topic_creation", &self.topic_creation)
             .field("replay_window_secs", &self.replay_window_secs)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_body_bytes_in_flight", &self.max_body_bytes_in_flight)
             .field("publish_timeout_ms", &self.publish_timeout_ms)
             .field("body_timeout_ms", &self.body_timeout_ms)
             .field("max_in_flight", &self.max_in_flight)
@@ -117,6 +127,10 @@ pub enum ConfigError {
     NoSecret,
     #[error("{0} must be greater than zero")]
     NotPositive(&'static str),
+    #[error(
+        "max_body_bytes_in_flight must be at least max_body_bytes, or the largest body never fits"
+    )]
+    BodyBudgetBelowBody,
     #[error(transparent)]
     Listener(#[from] zoomstream_runtime::listener::args::ListenerArgsError),
 }
@@ -143,6 +157,9 @@ impl Config {
         }
         if self.max_in_flight == 0 {
             return Err(ConfigError::NotPositive("max_in_flight"));
+        }
+        if self.max_body_bytes_in_flight < self.max_body_bytes {
+            return Err(ConfigError::BodyBudgetBelowBody);
         }
         self.listener.validate()?;
         Ok(())

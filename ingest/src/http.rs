@@ -18,6 +18,7 @@ use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_schemas::{raw, App};
 
 use crate::body::parse_strict;
+use crate::body_budget::{BodyBudget, Budgeted, OverBudget};
 use crate::events::{
     ReplayNotPublished, UrlValidationAnswered, WebhookInFlight, WebhookPublished, WebhookRejected,
 };
@@ -36,6 +37,7 @@ pub struct AppState {
     pub metrics: IngestMetrics,
     pub permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
+    pub body_budget: BodyBudget,
     pub body_timeout: Duration,
     pub replays: ReplayCache,
     pub readiness: Readiness,
@@ -179,6 +181,7 @@ async fn handle(
     // The body is read and verified before any scarce resource is taken: an unsigned client
     // holds only its connection (capped per address and overall, runtime::listener) and at
     // most `body_timeout`, never an in-flight slot.
+    let (body, _charge) = state.body_budget.wrap(body);
     let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
     let received_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -284,7 +287,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 async fn read_body(
-    body: Body,
+    body: Budgeted<Body>,
     headers: &HeaderMap,
     limit: usize,
     timeout: Duration,
@@ -300,6 +303,7 @@ async fn read_body(
         Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
             Err(WebhookError::PayloadTooLarge(limit))
         }
+        Ok(Err(err)) if err.downcast_ref::<OverBudget>().is_some() => Err(WebhookError::Overloaded),
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "reading request body");
             Err(WebhookError::BodyUnreadable)

@@ -7,6 +7,7 @@
 //! [`Service`](zoomstream_runtime::service::Service).
 
 pub mod body;
+pub mod body_budget;
 pub mod config;
 pub mod events;
 pub mod http;
@@ -33,6 +34,7 @@ use zoomstream_schemas::App;
 pub use config::Config;
 pub use http::app;
 
+use crate::body_budget::BodyBudget;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
@@ -69,6 +71,10 @@ impl Ingest {
             config.publish_timeout(),
             metrics.clone(),
         )?;
+        let body_budget = BodyBudget::new(
+            config.max_body_bytes_in_flight,
+            metrics.body_bytes_in_flight.clone(),
+        );
         let state = Arc::new(AppState {
             zoom: verifier(App::Zoom),
             zoom_admin: verifier(App::ZoomAdmin),
@@ -76,6 +82,7 @@ impl Ingest {
             metrics,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             max_body_bytes: config.max_body_bytes,
+            body_budget,
             body_timeout: Duration::from_millis(config.body_timeout_ms),
             replays: ReplayCache::new(window, REPLAY_CACHE_ENTRIES),
             readiness: Readiness::default(),

@@ -18,6 +18,8 @@ pub struct IngestMetrics {
     pub in_flight: IntGauge,
     /// Unsigned pass-through headers not published, by header and reason.
     pub headers_dropped: IntCounterVec,
+    /// Bytes of request bodies received and not yet answered (the body budget's use).
+    pub body_bytes_in_flight: IntGauge,
 }
 
 impl IngestMetrics {
@@ -77,8 +79,17 @@ impl IngestMetrics {
             )
             .expect("valid metric"),
         );
+        let body_bytes_in_flight = register(
+            &registry,
+            IntGauge::new(
+                "zoomstream_ingest_body_bytes_in_flight",
+                "Bytes of request bodies received and not yet answered.",
+            )
+            .expect("valid metric"),
+        );
         IngestMetrics {
             headers_dropped,
+            body_bytes_in_flight,
             registry,
             requests,
             publish_seconds,
