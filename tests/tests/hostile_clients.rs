@@ -327,6 +327,12 @@ async fn an_idle_connection_flood_under_a_low_fd_limit_leaves_webhooks_answered(
         !ingest.log_text().contains("Too many open files"),
         "no accept failed for want of descriptors"
     );
+    assert!(
+        ingest
+            .log_text()
+            .contains("the file-descriptor limit is low for the configured max_connections"),
+        "the low limit was warned about at start"
+    );
     figures!(
         "hostile clients: fd limit 128, 200 idle connections from one address (32 held, 168 refused at once); a signed webhook from another address answered 200 in {took:?}; the held ones closed at the 4 s header timeout ({timed_out} counted, all closed {all_closed:?} after the webhook)"
     );
