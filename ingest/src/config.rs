@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use secrecy::SecretString;
 use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_schemas::App;
 
 /// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
@@ -49,8 +50,11 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_REPLAY_WINDOW_SECS", default_value_t = 300)]
     pub replay_window_secs: u64,
 
-    /// Largest accepted request body, in bytes; larger bodies get 413.
-    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest accepted request body, in bytes; larger bodies get 413. Also sizes the producer's
+    /// `message.max.bytes` and the raw topic's `max.message.bytes` (body + 64 KiB for headers and
+    /// framing); an existing raw topic that cannot store such records stops ingest at start.
+    /// The processors read the same variable.
+    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// How long a webhook may wait for Kafka's acknowledgement before ingest answers 503.
@@ -65,6 +69,11 @@ pub struct Config {
     /// Webhooks being handled at once above which ingest sheds load with 503.
     #[arg(long, env = "ZOOMSTREAM_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
+
+    /// Whether ingest checks the raw topic's `max.message.bytes` at start. Not a flag: off
+    /// only in `zoomstream dev`, whose mock cluster keeps no topic configs.
+    #[arg(skip = true)]
+    pub check_raw_topic: bool,
 }
 
 fn parse_secret(s: &str) -> Result<SecretString, String> {
@@ -96,6 +105,7 @@ impl fmt::Debug for Config {
             .field("publish_timeout_ms", &self.publish_timeout_ms)
             .field("body_timeout_ms", &self.body_timeout_ms)
             .field("max_in_flight", &self.max_in_flight)
+            .field("check_raw_topic", &self.check_raw_topic)
             .finish()
     }
 }
@@ -132,6 +142,9 @@ impl Config {
         }
         if self.publish_timeout_ms == 0 {
             return Err(ConfigError::NotPositive("publish_timeout_ms"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::NotPositive("max_body_bytes"));
         }
         if self.max_in_flight == 0 {
             return Err(ConfigError::NotPositive("max_in_flight"));

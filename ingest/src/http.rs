@@ -237,7 +237,11 @@ async fn handle(
         .publisher
         .publish(&record)
         .await
-        .map_err(WebhookError::Unavailable)?;
+        .map_err(|err| match err {
+            // Only when a body's key and headers exceed the 64 KiB the limits leave for them.
+            err if err.is_too_large() => WebhookError::PayloadTooLarge(state.max_body_bytes),
+            err => WebhookError::Unavailable(err),
+        })?;
     state.replays.published(signature_bytes);
     WebhookPublished {
         app,

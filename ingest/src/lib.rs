@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod publish;
+pub mod raw_topic;
 pub mod replay;
 pub mod verify;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::App;
@@ -33,6 +34,7 @@ pub use http::app;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
+use crate::raw_topic::RawTopicSetup;
 use crate::replay::ReplayCache;
 
 /// Signatures remembered for replay detection (about 60 bytes each).
@@ -43,9 +45,7 @@ use crate::verify::Verifier;
 pub struct Ingest {
     listener: TcpListener,
     state: Arc<AppState>,
-    kafka: KafkaArgs,
-    /// The raw topic to create when missing, unless topics are provisioned separately.
-    raw_topic: Option<TopicSpec>,
+    raw_topic: RawTopicSetup,
 }
 
 impl Ingest {
@@ -58,6 +58,7 @@ impl Ingest {
             &config.kafka,
             config.raw_topic.clone(),
             config.publish_timeout(),
+            config.max_body_bytes,
             metrics.clone(),
         )?;
         let state = Arc::new(AppState {
@@ -76,12 +77,19 @@ impl Ingest {
         Ok(Ingest {
             listener,
             state,
-            kafka: config.kafka.clone(),
-            raw_topic: config.topic_creation.create.then(|| {
-                config
-                    .topic_creation
-                    .spec(&config.raw_topic, config.raw_topic_partitions)
-            }),
+            raw_topic: RawTopicSetup {
+                kafka: config.kafka.clone(),
+                topic: config.raw_topic.clone(),
+                create: config.topic_creation.create.then(|| {
+                    config.topic_creation.spec(
+                        &config.raw_topic,
+                        config.raw_topic_partitions,
+                        vec![topic_config(max_record_bytes(config.max_body_bytes))],
+                    )
+                }),
+                max_body_bytes: config.max_body_bytes,
+                check: config.check_raw_topic,
+            },
         })
     }
 
@@ -96,41 +104,38 @@ impl Ingest {
         let Ingest {
             listener,
             state,
-            kafka,
             raw_topic,
         } = self;
-        // Kafka may come up after ingest: keep trying to create the raw topic; /readyz says
-        // when it is there.
-        let topic_task =
-            raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
+        // Kafka may come up after ingest: the raw topic is created and checked in the
+        // background (/readyz says when it is there). A topic too small for ingest's bodies
+        // stops ingest.
+        let stop = shutdown.clone();
+        let topic_task = tokio::spawn(async move {
+            let checked = raw_topic.run(stop.clone()).await;
+            if checked.is_err() {
+                stop.cancel();
+            }
+            checked
+        });
         axum::serve(listener, app(state.clone()))
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;
-        if let Some(task) = topic_task {
-            task.abort();
-        }
+        let unusable_topic = if topic_task.is_finished() {
+            topic_task.await.ok().and_then(Result::err)
+        } else {
+            topic_task.abort();
+            None
+        };
         let flushing = state.clone();
         tokio::task::spawn_blocking(move || flushing.publisher.flush(Duration::from_secs(10)))
             .await
             .context("flushing the producer")?;
+        if let Some(err) = unusable_topic {
+            return Err(err).context("checking the raw topic");
+        }
         tracing::info!("ingest stopped");
         Ok(())
-    }
-}
-
-async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: ShutdownToken) {
-    loop {
-        match ensure_topics(&kafka, std::slice::from_ref(&topic)).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying")
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
 /// source's Avro records to its topic; records it cannot handle go to the dead-letter topic.
@@ -91,6 +92,13 @@ pub struct Config {
     /// replication.
     #[command(flatten)]
     pub topic_creation: TopicCreationArgs,
+
+    /// Ingest's body limit (the same variable): sizes the consumer's fetches (body + 64 KiB),
+    /// the producer's `message.max.bytes` and the created topics' `max.message.bytes` (twice the
+    /// body + 64 KiB: a source record repeats the body's object as JSON), so a webhook ingest
+    /// accepted is read, routed or dead-lettered whole.
+    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
 
     /// Partitions of the source and DLQ topics when the processor creates them.
     #[arg(long, env = "ZOOMSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]

@@ -28,6 +28,7 @@ use rdkafka::producer::{Producer as _, ThreadedProducer};
 use tokio::net::TcpListener;
 use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
+use zoomstream_runtime::record_size::{max_output_record_bytes, max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::avro::Encoder;
@@ -68,11 +69,12 @@ impl Processor {
         }
         let routes = encoders(&config, selected).await?;
         let creation = &config.topic_creation;
+        let size = topic_config(max_output_record_bytes(config.max_body_bytes));
         let mut topics: Vec<TopicSpec> = routes
             .iter()
-            .map(|r| creation.spec(&r.source.topic, config.topic_partitions))
+            .map(|r| creation.spec(&r.source.topic, config.topic_partitions, vec![size.clone()]))
             .collect();
-        topics.push(creation.spec(&config.dlq_topic, config.topic_partitions));
+        topics.push(creation.spec(&config.dlq_topic, config.topic_partitions, vec![size]));
         if creation.create {
             ensure_topics(&config.kafka, &topics)
                 .await
@@ -169,17 +171,27 @@ async fn encoders(config: &Config, sources: Vec<sources::Source>) -> anyhow::Res
     Ok(routes)
 }
 
+/// librdkafka's default `fetch.max.bytes` (50 MiB), kept unless one record is larger.
+const FETCH_MAX_BYTES_DEFAULT: usize = 52_428_800;
+
 fn pipeline(
     config: &Config,
     router: Router,
     metrics: ProcessorMetrics,
 ) -> anyhow::Result<Pipeline> {
     let transactional_id = config.transactional_id();
+    // Sized from ingest's body limit (librdkafka's defaults stop at about 1 MB): a fetch must
+    // hold the largest raw record; a source record may be twice the body (record_size.rs).
+    let max_record = max_record_bytes(config.max_body_bytes);
+    let max_record_text = max_record.to_string();
+    let max_output_text = max_output_record_bytes(config.max_body_bytes).to_string();
+    let fetch_max_text = max_record.max(FETCH_MAX_BYTES_DEFAULT).to_string();
     let mut producer_settings = vec![
         ("acks", "all"),
         ("enable.idempotence", "true"),
         ("linger.ms", "5"),
         ("client.id", "zoomstream-processor"),
+        ("message.max.bytes", max_output_text.as_str()),
     ];
     if config.delivery == Delivery::ExactlyOnce {
         producer_settings.push(("transactional.id", &transactional_id));
@@ -228,6 +240,9 @@ fn pipeline(
             if backfill { "true" } else { "false" },
         ),
         ("statistics.interval.ms", "5000"),
+        ("max.partition.fetch.bytes", max_record_text.as_str()),
+        ("fetch.max.bytes", fetch_max_text.as_str()),
+        ("message.max.bytes", max_record_text.as_str()),
     ];
     if let Some(id) = &instance_id {
         consumer_settings.push(("group.instance.id", id));

@@ -36,7 +36,8 @@ pub struct KafkaArgs {
     pub options: Vec<(String, String)>,
 }
 
-fn parse_option(s: &str) -> Result<(String, String), String> {
+/// Parses `key=value` (librdkafka options and topic configs).
+pub fn parse_option(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("expected key=value, got {s:?}"))?;
@@ -88,6 +89,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Topic configs set at creation (`retention.ms`, `max.message.bytes` …).
+    pub configs: Vec<(String, String)>,
 }
 
 /// Whether and how a service creates the topics it writes. Flattened into the config of each
@@ -116,17 +119,24 @@ pub struct TopicCreationArgs {
 }
 
 impl TopicCreationArgs {
-    /// The spec of a topic this service creates.
-    pub fn spec(&self, name: impl Into<String>, partitions: i32) -> TopicSpec {
+    /// The spec of a topic this service creates, with its configs.
+    pub fn spec(
+        &self,
+        name: impl Into<String>,
+        partitions: i32,
+        configs: Vec<(String, String)>,
+    ) -> TopicSpec {
         TopicSpec {
             name: name.into(),
             partitions,
             replication_factor: self.replication_factor,
+            configs,
         }
     }
 }
 
-/// Creates the topics that do not exist yet. A topic that already exists is left as it is.
+/// Creates the topics that do not exist yet, with their configs. A topic that already exists is
+/// left as it is.
 #[tracing::instrument(skip_all, fields(topics = topics.len()))]
 pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka
@@ -136,10 +146,13 @@ pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::R
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
-            NewTopic::new(
-                &t.name,
-                t.partitions,
-                TopicReplication::Fixed(t.replication_factor),
+            t.configs.iter().fold(
+                NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                ),
+                |topic, (k, v)| topic.set(k, v),
             )
         })
         .collect();

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::record_size::{
+    max_output_record_bytes, topic_config, DEFAULT_MAX_BODY_BYTES,
+};
 
 use crate::names::unique;
 
@@ -24,7 +27,8 @@ pub fn brokers() -> String {
     )
 }
 
-/// Creates a topic with one replica (on the shared broker or a one-node cluster).
+/// Creates a topic with one replica (on the shared broker or a one-node cluster), storing
+/// records as large as the services' default body limit needs (as they would create it).
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     create_replicated_topic(brokers, name, partitions, 1).await;
 }
@@ -41,6 +45,9 @@ pub async fn create_replicated_topic(
             name: name.to_owned(),
             partitions,
             replication_factor,
+            configs: vec![topic_config(max_output_record_bytes(
+                DEFAULT_MAX_BODY_BYTES,
+            ))],
         }],
     )
     .await
