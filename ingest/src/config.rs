@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use secrecy::SecretString;
-use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::kafka::{parse_option, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_schemas::App;
 
@@ -41,6 +41,17 @@ pub struct Config {
     /// Partitions of the raw topic when ingest creates it; the most processors that can share it.
     #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC_PARTITIONS", default_value_t = 12)]
     pub raw_topic_partitions: i32,
+
+    /// Configs of the raw topic when ingest creates it, as `key=value` (repeatable; in the
+    /// environment, comma-separated), over the defaults `retention.ms=-1` (kept for ever: the
+    /// system of record that backfill replays) and `max.message.bytes` (from the body limit).
+    #[arg(
+        long = "raw-topic-config",
+        env = "ZOOMSTREAM_RAW_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_option
+    )]
+    pub raw_topic_configs: Vec<(String, String)>,
 
     /// Whether ingest creates the raw topic, and its replication.
     #[command(flatten)]
@@ -99,6 +110,7 @@ impl fmt::Debug for Config {
             )
             .field("raw_topic", &self.raw_topic)
             .field("raw_topic_partitions", &self.raw_topic_partitions)
+            .field("raw_topic_configs", &self.raw_topic_configs)
             .field("topic_creation", &self.topic_creation)
             .field("replay_window_secs", &self.replay_window_secs)
             .field("max_body_bytes", &self.max_body_bytes)

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::App;
 
 pub use config::Config;
@@ -84,7 +85,11 @@ impl Ingest {
                     config.topic_creation.spec(
                         &config.raw_topic,
                         config.raw_topic_partitions,
-                        vec![topic_config(max_record_bytes(config.max_body_bytes))],
+                        topic_configs::merged(
+                            topic_configs::RAW_DEFAULTS,
+                            &[topic_config(max_record_bytes(config.max_body_bytes))],
+                            &config.raw_topic_configs,
+                        ),
                     )
                 }),
                 max_body_bytes: config.max_body_bytes,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::kafka::{parse_option, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
@@ -99,6 +99,27 @@ pub struct Config {
     /// accepted is read, routed or dead-lettered whole.
     #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Configs of the source topics the processor creates, as `key=value` (repeatable; in the
+    /// environment, comma-separated), over the defaults `retention.ms=604800000` (7 days: a
+    /// source topic can be rebuilt from the raw topic) and `max.message.bytes`.
+    #[arg(
+        long = "source-topic-config",
+        env = "ZOOMSTREAM_SOURCE_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_option
+    )]
+    pub source_topic_configs: Vec<(String, String)>,
+
+    /// Configs of the DLQ topic when the processor creates it, over the defaults
+    /// `retention.ms=2592000000` (30 days, for a person to look) and `max.message.bytes`.
+    #[arg(
+        long = "dlq-topic-config",
+        env = "ZOOMSTREAM_DLQ_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_option
+    )]
+    pub dlq_topic_configs: Vec<(String, String)>,
 
     /// Partitions of the source and DLQ topics when the processor creates them.
     #[arg(long, env = "ZOOMSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]

@@ -31,6 +31,7 @@ use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
 use zoomstream_runtime::record_size::{max_output_record_bytes, max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
@@ -69,12 +70,31 @@ impl Processor {
         }
         let routes = encoders(&config, selected).await?;
         let creation = &config.topic_creation;
-        let size = topic_config(max_output_record_bytes(config.max_body_bytes));
+        let size = [topic_config(max_output_record_bytes(config.max_body_bytes))];
+        let source_configs = topic_configs::merged(
+            topic_configs::SOURCE_DEFAULTS,
+            &size,
+            &config.source_topic_configs,
+        );
         let mut topics: Vec<TopicSpec> = routes
             .iter()
-            .map(|r| creation.spec(&r.source.topic, config.topic_partitions, vec![size.clone()]))
+            .map(|r| {
+                creation.spec(
+                    &r.source.topic,
+                    config.topic_partitions,
+                    source_configs.clone(),
+                )
+            })
             .collect();
-        topics.push(creation.spec(&config.dlq_topic, config.topic_partitions, vec![size]));
+        topics.push(creation.spec(
+            &config.dlq_topic,
+            config.topic_partitions,
+            topic_configs::merged(
+                topic_configs::DLQ_DEFAULTS,
+                &size,
+                &config.dlq_topic_configs,
+            ),
+        ));
         if creation.create {
             ensure_topics(&config.kafka, &topics)
                 .await

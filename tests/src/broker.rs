@@ -54,6 +54,46 @@ pub async fn create_replicated_topic(
     .expect("creating a test topic");
 }
 
+/// A topic's configs as the broker reports them (defaults included). Right after a topic is
+/// created the broker may answer with no entries yet; asked again until it has them.
+pub async fn topic_configs(
+    brokers: &str,
+    topic: &str,
+) -> std::collections::HashMap<String, String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let results = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+            .await
+            .expect("describing the topic's configs");
+        let found: std::collections::HashMap<String, String> = results
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .map(|resource| {
+                resource
+                    .entries
+                    .into_iter()
+                    .filter_map(|e| Some((e.name, e.value?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} has no configs after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A free TCP port on loopback (for brokers and services the test starts itself).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
