@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use secrecy::SecretString;
 use zoomstream_runtime::kafka::{parse_option, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_schemas::App;
+
+use crate::secrets::SecretTokens;
 
 /// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
 /// webhook byte-for-byte to the raw Kafka topic, answering 200 only once Kafka acknowledged it.
@@ -22,13 +23,16 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom).
-    #[arg(long, env = "ZOOMSTREAM_ZOOM_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub zoom_secret_token: Option<SecretString>,
+    /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom). During a
+    /// rotation, `current,old…`: webhooks signed with any of them are accepted, URL validation
+    /// is answered with the current (first) one.
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_SECRET_TOKEN", hide_env_values = true, value_parser = SecretTokens::parse)]
+    pub zoom_secret_token: Option<SecretTokens>,
 
-    /// Secret token of the account-level "Zoom Admin" app (enables POST /webhooks/zoom-admin).
-    #[arg(long, env = "ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub zoom_admin_secret_token: Option<SecretString>,
+    /// Secret token of the account-level "Zoom Admin" app (enables POST /webhooks/zoom-admin);
+    /// `current,old…` during a rotation, as for the Zoom app.
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN", hide_env_values = true, value_parser = SecretTokens::parse)]
+    pub zoom_admin_secret_token: Option<SecretTokens>,
 
     /// Kafka topic every verified webhook is written to.
     #[arg(
@@ -85,13 +89,6 @@ pub struct Config {
     /// only in `zoomstream dev`, whose mock cluster keeps no topic configs.
     #[arg(skip = true)]
     pub check_raw_topic: bool,
-}
-
-fn parse_secret(s: &str) -> Result<SecretString, String> {
-    if s.trim().is_empty() {
-        return Err("the secret token is empty".into());
-    }
-    Ok(SecretString::from(s.to_owned()))
 }
 
 impl fmt::Debug for Config {
@@ -164,7 +161,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn secret(&self, app: App) -> Option<&SecretString> {
+    pub fn secret(&self, app: App) -> Option<&SecretTokens> {
         match app {
             App::Zoom => self.zoom_secret_token.as_ref(),
             App::ZoomAdmin => self.zoom_admin_secret_token.as_ref(),

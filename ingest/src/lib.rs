@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod publish;
 pub mod raw_topic;
 pub mod replay;
+pub mod secrets;
 pub mod verify;
 
 use std::net::SocketAddr;
