@@ -134,6 +134,16 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_MS", default_value_t = 100)]
     pub batch_max_ms: u64,
 
+    /// Zoom redeliveries within this many seconds of the first delivery (same event id) are
+    /// not written to a source again; longer than Zoom's 85-minute retry horizon. 0 turns it
+    /// off; a source's `keep_redeliveries = true` option turns it off for that source.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_REDELIVERY_WINDOW_SECS",
+        default_value_t = 7200
+    )]
+    pub redelivery_window_secs: u64,
+
     /// Backfill: reprocess the raw topic from the beginning for this one source only, under a
     /// group of its own, then exit. Other sources' topics are not written.
     #[arg(long, env = "ZOOMSTREAM_BACKFILL_SOURCE")]

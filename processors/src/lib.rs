@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
 pub mod producer_context;
+pub mod redeliveries;
 pub mod registry;
 pub mod route;
 
@@ -43,6 +44,7 @@ use crate::consumer_context::RawConsumerContext;
 use crate::metrics::ProcessorMetrics;
 use crate::pipeline::Pipeline;
 use crate::producer_context::OutputProducerContext;
+use crate::redeliveries::Redeliveries;
 use crate::registry::SchemaRegistry;
 use crate::route::{Route, Router};
 
@@ -232,11 +234,28 @@ fn pipeline(
 
     let group_id = config.effective_group_id();
     let backfill = config.backfill_source.is_some();
+    let loader_group = format!("{group_id}.redeliveries");
+    let redeliveries = Arc::new(Redeliveries::new(
+        Duration::from_secs(config.redelivery_window_secs),
+        // A reader without a group (the id is never joined or committed to).
+        config.kafka.client_config(&[
+            ("group.id", loader_group.as_str()),
+            ("client.id", "zoomstream-processor-redeliveries"),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "true"),
+            ("max.partition.fetch.bytes", max_record_text.as_str()),
+            ("fetch.max.bytes", fetch_max_text.as_str()),
+            ("message.max.bytes", max_record_text.as_str()),
+        ]),
+        config.raw_topic.clone(),
+    ));
     let batches = Arc::new(BatchProducer::new(
         producer,
         config.delivery,
         config.raw_topic.clone(),
         metrics,
+        redeliveries,
     ));
     let instance_id = config.group_instance_id();
     let mut consumer_settings = vec![
