@@ -85,6 +85,16 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
 
+    /// A folder for the disk spool (opt-in): webhooks Kafka cannot acknowledge within the
+    /// publish budget are stored there, fsynced, answered 200, and published once Kafka is
+    /// back (also after a restart). Unset: such webhooks get 503 and Zoom retries them.
+    #[arg(long, env = "ZOOMSTREAM_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+
+    /// Most bytes the spool holds; when full, webhooks Kafka cannot take get 503 again.
+    #[arg(long, env = "ZOOMSTREAM_SPOOL_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+
     /// Whether ingest checks the raw topic's `max.message.bytes` at start. Not a flag: off
     /// only in `zoomstream dev`, whose mock cluster keeps no topic configs.
     #[arg(skip = true)]
@@ -115,6 +125,8 @@ impl fmt::Debug for Config {
             .field("body_timeout_ms", &self.body_timeout_ms)
             .field("max_in_flight", &self.max_in_flight)
             .field("check_raw_topic", &self.check_raw_topic)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
             .finish()
     }
 }

@@ -30,7 +30,9 @@ use crate::verify::{Verifier, VerifyError};
 pub struct AppState {
     pub zoom: Option<Verifier>,
     pub zoom_admin: Option<Verifier>,
-    pub publisher: RawPublisher,
+    pub publisher: Arc<RawPublisher>,
+    /// The disk spool, when configured (`ZOOMSTREAM_SPOOL_DIR`).
+    pub spool: Option<Arc<crate::spool::Spool>>,
     pub metrics: IngestMetrics,
     pub permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
@@ -233,24 +235,29 @@ async fn handle(
         traceparent: header_str(headers, raw::headers::TRACEPARENT),
         body: &body,
     };
-    let (partition, offset) = state
-        .publisher
-        .publish(&record)
-        .await
-        .map_err(|err| match err {
-            // Only when a body's key and headers exceed the 64 KiB the limits leave for them.
-            err if err.is_too_large() => WebhookError::PayloadTooLarge(state.max_body_bytes),
-            err => WebhookError::Unavailable(err),
-        })?;
+    let stored = crate::spool::drain::store(
+        &state.publisher,
+        state.spool.as_ref(),
+        &record,
+        &state.metrics,
+    )
+    .await
+    .map_err(|err| match err {
+        // Only when a body's key and headers exceed the 64 KiB the limits leave for them.
+        err if err.is_too_large() => WebhookError::PayloadTooLarge(state.max_body_bytes),
+        err => WebhookError::Unavailable(err),
+    })?;
     state.replays.published(signature_bytes);
-    WebhookPublished {
-        app,
-        event,
-        event_id: &event_id,
-        partition,
-        offset,
+    if let crate::spool::drain::Stored::Published { partition, offset } = stored {
+        WebhookPublished {
+            app,
+            event,
+            event_id: &event_id,
+            partition,
+            offset,
+        }
+        .emit(&state.metrics);
     }
-    .emit(&state.metrics);
     Ok(Json(json!({"status": "accepted", "event_id": event_id})).into_response())
 }
 
@@ -296,13 +303,16 @@ async fn read_body(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    // With a spool, its depth: webhooks accepted and not yet in Kafka.
+    let spool = state.spool.as_ref().map(|s| s.depth());
     match state.publisher.ready().await {
-        Ok(()) => {
-            Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response()
-        }
+        Ok(()) => Json(
+            json!({"status": "ready", "raw_topic": state.publisher.topic(), "spool_entries": spool}),
+        )
+        .into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason})),
+            Json(json!({"status": "not_ready", "reason": reason, "spool_entries": spool})),
         )
             .into_response(),
     }

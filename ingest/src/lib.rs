@@ -15,6 +15,7 @@ pub mod publish;
 pub mod raw_topic;
 pub mod replay;
 pub mod secrets;
+pub mod spool;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -56,14 +57,19 @@ impl Ingest {
         let metrics = IngestMetrics::new();
         let window = Duration::from_secs(config.replay_window_secs);
         let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
-        let publisher = RawPublisher::new(
+        let publisher = Arc::new(RawPublisher::new(
             &config.kafka,
             config.raw_topic.clone(),
             config.publish_timeout(),
             config.max_body_bytes,
             metrics.clone(),
-        )?;
+        )?);
+        let spool = match &config.spool_dir {
+            Some(dir) => Some(spool::Spool::open(dir, config.spool_max_bytes, &metrics)?),
+            None => None,
+        };
         let state = Arc::new(AppState {
+            spool,
             zoom: verifier(App::Zoom),
             zoom_admin: verifier(App::ZoomAdmin),
             publisher,
@@ -116,6 +122,13 @@ impl Ingest {
         // background (/readyz says when it is there). A topic too small for ingest's bodies
         // stops ingest.
         let stop = shutdown.clone();
+        let drainer = state.spool.clone().map(|spool| {
+            tokio::spawn(spool::drain::drain(
+                spool,
+                state.publisher.clone(),
+                shutdown.clone(),
+            ))
+        });
         let topic_task = tokio::spawn(async move {
             let checked = raw_topic.run(stop.clone()).await;
             if checked.is_err() {
@@ -127,6 +140,9 @@ impl Ingest {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("serving HTTP")?;
+        if let Some(drainer) = drainer {
+            let _ = drainer.await;
+        }
         let unusable_topic = if topic_task.is_finished() {
             topic_task.await.ok().and_then(Result::err)
         } else {
