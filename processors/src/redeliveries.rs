@@ -24,7 +24,12 @@ use zoomstream_schemas::raw::headers;
 
 use crate::events;
 
+/// Reading a partition's window again; the loop waits for it (it runs in the rebalance
+/// callback), well within `max.poll.interval.ms` (5 min).
 const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// Asking the group coordinator for the committed offsets: short, since a coordinator that is
+/// moving would hold the whole loop (the window is then incomplete, and says so).
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The event ids one raw partition carried within the window, by record timestamp.
 #[derive(Default)]
@@ -146,7 +151,7 @@ impl Redeliveries {
         if !self.enabled() {
             return;
         }
-        let committed = match consumer.committed_offsets(assigned.clone(), LOAD_TIMEOUT) {
+        let committed = match consumer.committed_offsets(assigned.clone(), COMMITTED_TIMEOUT) {
             Ok(committed) => committed,
             Err(error) => {
                 events::RedeliveryStateIncomplete {

@@ -37,14 +37,15 @@ schema = "meeting.avsc"
 
 const DROPPED: &str = r#"zoomstream_processor_redeliveries_dropped_total{source="started"}"#;
 
-/// Posts `meeting.started` as Zoom delivers it; `attempt` shifts the signing time, so each
-/// attempt has its own signature (as Zoom's retries do) and ingest's replay check passes it.
-async fn deliver_started(client: &reqwest::Client, ingest: &IngestApp, attempt: u64) -> String {
-    let signed = sign_at(
-        SECRET,
-        &fixture("meeting.started.json"),
-        now_secs() - attempt,
-    );
+/// Posts `meeting.started` as Zoom delivers it, signed at `base - attempt`: each attempt has its
+/// own signature (as Zoom's retries do), so ingest's replay check passes it.
+async fn deliver_started(
+    client: &reqwest::Client,
+    ingest: &IngestApp,
+    base: u64,
+    attempt: u64,
+) -> String {
+    let signed = sign_at(SECRET, &fixture("meeting.started.json"), base - attempt);
     let response = post_signed(
         client,
         &ingest.url("/webhooks/zoom"),
@@ -76,6 +77,8 @@ struct Setup {
     ingest: IngestApp,
     client: reqwest::Client,
     config: zoomstream_processors::Config,
+    /// The signing time of the first delivery; attempt k is signed k seconds earlier.
+    base: u64,
 }
 
 async fn setup() -> Setup {
@@ -93,6 +96,7 @@ async fn setup() -> Setup {
         ingest,
         client,
         config,
+        base: now_secs(),
     }
 }
 
@@ -114,12 +118,12 @@ async fn a_redelivery_after_a_processor_sigkill_is_written_once() {
     let s = setup().await;
     let group = s.config.group_id.clone();
     let mut processor = ProcessorProcess::spawn(&s.config, "p1");
-    let event_id = deliver_started(&s.client, &s.ingest, 0).await;
+    let event_id = deliver_started(&s.client, &s.ingest, s.base, 0).await;
     wait_raw_processed(&s.brokers, &group, &s.raw_topic, 1);
 
     processor.kill();
     let processor = ProcessorProcess::spawn(&s.config, "p1");
-    let again = deliver_started(&s.client, &s.ingest, 2).await;
+    let again = deliver_started(&s.client, &s.ingest, s.base, 2).await;
     assert_eq!(again, event_id, "a redelivery keeps its event id");
     wait_raw_processed(&s.brokers, &group, &s.raw_topic, 2);
 
@@ -139,7 +143,7 @@ async fn a_redelivery_after_a_rebalance_is_written_once() {
     let s = setup().await;
     let group = s.config.group_id.clone();
     let mut first = ProcessorProcess::spawn_dynamic(&s.config, "first");
-    let event_id = deliver_started(&s.client, &s.ingest, 0).await;
+    let event_id = deliver_started(&s.client, &s.ingest, s.base, 0).await;
     wait_raw_processed(&s.brokers, &group, &s.raw_topic, 1);
 
     // A second processor joins, the first leaves: every partition moves to the second.
@@ -151,8 +155,8 @@ async fn a_redelivery_after_a_rebalance_is_written_once() {
     )
     .await;
     assert!(first.terminate().success());
-    deliver_started(&s.client, &s.ingest, 2).await;
-    deliver_started(&s.client, &s.ingest, 3).await;
+    deliver_started(&s.client, &s.ingest, s.base, 2).await;
+    deliver_started(&s.client, &s.ingest, s.base, 3).await;
     wait_raw_processed(&s.brokers, &group, &s.raw_topic, 3);
 
     let (started, every) = s.written();
