@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use secrecy::SecretString;
-use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::kafka::{parse_setting, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::listener::ListenerArgs;
+use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_schemas::App;
+
+use crate::secrets::SecretTokens;
 
 /// zoomstream-ingest: receives Zoom webhooks, verifies them, and publishes each verified
 /// webhook byte-for-byte to the raw Kafka topic, answering 200 only once Kafka acknowledged it.
@@ -26,13 +28,16 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom).
-    #[arg(long, env = "ZOOMSTREAM_ZOOM_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub zoom_secret_token: Option<SecretString>,
+    /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom). During a
+    /// rotation, `current,old…`: webhooks signed with any of them are accepted, URL validation
+    /// is answered with the current (first) one.
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_SECRET_TOKEN", hide_env_values = true, value_parser = SecretTokens::parse)]
+    pub zoom_secret_token: Option<SecretTokens>,
 
-    /// Secret token of the account-level "Zoom Admin" app (enables POST /webhooks/zoom-admin).
-    #[arg(long, env = "ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub zoom_admin_secret_token: Option<SecretString>,
+    /// Secret token of the account-level "Zoom Admin" app (enables POST /webhooks/zoom-admin);
+    /// `current,old…` during a rotation, as for the Zoom app.
+    #[arg(long, env = "ZOOMSTREAM_ZOOM_ADMIN_SECRET_TOKEN", hide_env_values = true, value_parser = SecretTokens::parse)]
+    pub zoom_admin_secret_token: Option<SecretTokens>,
 
     /// Kafka topic every verified webhook is written to.
     #[arg(
@@ -46,6 +51,17 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_RAW_TOPIC_PARTITIONS", default_value_t = 12)]
     pub raw_topic_partitions: i32,
 
+    /// Configs of the raw topic when ingest creates it, as `key=value` (repeatable; in the
+    /// environment, comma-separated), over the defaults `retention.ms=-1` (kept for ever: the
+    /// system of record that backfill replays) and `max.message.bytes` (from the body limit).
+    #[arg(
+        long = "raw-topic-config",
+        env = "ZOOMSTREAM_RAW_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_setting
+    )]
+    pub raw_topic_configs: Vec<(String, String)>,
+
     /// Whether ingest creates the raw topic, and its replication.
     #[command(flatten)]
     pub topic_creation: TopicCreationArgs,
@@ -54,8 +70,11 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_REPLAY_WINDOW_SECS", default_value_t = 300)]
     pub replay_window_secs: u64,
 
-    /// Largest accepted request body, in bytes; larger bodies get 413.
-    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest accepted request body, in bytes; larger bodies get 413. Also sizes the producer's
+    /// `message.max.bytes` and the raw topic's `max.message.bytes` (body + 64 KiB for headers and
+    /// framing); an existing raw topic that cannot store such records stops ingest at start.
+    /// The processors read the same variable.
+    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// How long a webhook may wait for Kafka's acknowledgement before ingest answers 503.
@@ -79,13 +98,21 @@ pub struct Config {
     /// Webhooks being handled at once above which ingest sheds load with 503.
     #[arg(long, env = "ZOOMSTREAM_MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
-}
 
-fn parse_secret(s: &str) -> Result<SecretString, String> {
-    if s.trim().is_empty() {
-        return Err("the secret token is empty".into());
-    }
-    Ok(SecretString::from(s.to_owned()))
+    /// A folder for the disk spool (opt-in): webhooks Kafka cannot acknowledge within the
+    /// publish budget are stored there, fsynced, answered 200, and published once Kafka is
+    /// back (also after a restart). Unset: such webhooks get 503 and Zoom retries them.
+    #[arg(long, env = "ZOOMSTREAM_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+
+    /// Most bytes the spool holds; when full, webhooks Kafka cannot take get 503 again.
+    #[arg(long, env = "ZOOMSTREAM_SPOOL_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+
+    /// Whether ingest checks the raw topic's `max.message.bytes` at start. Not a flag: off
+    /// only in `zoomstream dev`, whose mock cluster keeps no topic configs.
+    #[arg(skip = true)]
+    pub check_raw_topic: bool,
 }
 
 impl fmt::Debug for Config {
@@ -105,6 +132,7 @@ impl fmt::Debug for Config {
             )
             .field("raw_topic", &self.raw_topic)
             .field("raw_topic_partitions", &self.raw_topic_partitions)
+            .field("raw_topic_configs", &self.raw_topic_configs)
             .field("topic_creation", &self.topic_creation)
             .field("replay_window_secs", &self.replay_window_secs)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -112,6 +140,9 @@ impl fmt::Debug for Config {
             .field("publish_timeout_ms", &self.publish_timeout_ms)
             .field("body_timeout_ms", &self.body_timeout_ms)
             .field("max_in_flight", &self.max_in_flight)
+            .field("check_raw_topic", &self.check_raw_topic)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
             .finish()
     }
 }
@@ -155,6 +186,9 @@ impl Config {
         if self.publish_timeout_ms == 0 {
             return Err(ConfigError::NotPositive("publish_timeout_ms"));
         }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::NotPositive("max_body_bytes"));
+        }
         if self.max_in_flight == 0 {
             return Err(ConfigError::NotPositive("max_in_flight"));
         }
@@ -165,7 +199,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn secret(&self, app: App) -> Option<&SecretString> {
+    pub fn secret(&self, app: App) -> Option<&SecretTokens> {
         match app {
             App::Zoom => self.zoom_secret_token.as_ref(),
             App::ZoomAdmin => self.zoom_admin_secret_token.as_ref(),

@@ -33,7 +33,9 @@ use crate::verify::{Verifier, VerifyError};
 pub struct AppState {
     pub zoom: Option<Verifier>,
     pub zoom_admin: Option<Verifier>,
-    pub publisher: RawPublisher,
+    pub publisher: Arc<RawPublisher>,
+    /// The disk spool, when configured (`ZOOMSTREAM_SPOOL_DIR`).
+    pub spool: Option<Arc<crate::spool::Spool>>,
     pub metrics: IngestMetrics,
     pub permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
@@ -252,20 +254,30 @@ async fn handle(
         traceparent: passed.traceparent,
         body: &body,
     };
-    let (partition, offset) = state
-        .publisher
-        .publish(&record)
-        .await
-        .map_err(WebhookError::Unavailable)?;
+    let stored = crate::spool::drain::store(
+        &state.publisher,
+        state.spool.as_ref(),
+        &record,
+        &state.metrics,
+    )
+    .await
+    .map_err(|err| match err {
+        // Only when a body's key and headers exceed the 64 KiB the limits leave for them.
+        err if err.is_too_large() => WebhookError::PayloadTooLarge(state.max_body_bytes),
+        err => WebhookError::Unavailable(err),
+    })?;
+    // Spooled or in Kafka: durable either way, so copies waiting on it answer `duplicate`.
     reservation.published();
-    WebhookPublished {
-        app,
-        event,
-        event_id: &event_id,
-        partition,
-        offset,
+    if let crate::spool::drain::Stored::Published { partition, offset } = stored {
+        WebhookPublished {
+            app,
+            event,
+            event_id: &event_id,
+            partition,
+            offset,
+        }
+        .emit(&state.metrics);
     }
-    .emit(&state.metrics);
     Ok(Json(json!({"status": "accepted", "event_id": event_id})).into_response())
 }
 
@@ -312,11 +324,13 @@ async fn read_body(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    // With a spool, its depth: webhooks accepted and not yet in Kafka.
+    let spool = state.spool.as_ref().map(|s| s.depth());
     match state.readiness.check(&state.publisher).await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(json!({"status": "ready", "spool_entries": spool})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason.to_string()})),
+            Json(json!({"status": "not_ready", "reason": reason.to_string(), "spool_entries": spool})),
         )
             .into_response(),
     }

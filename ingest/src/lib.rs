@@ -14,8 +14,11 @@ pub mod http;
 pub mod metrics;
 pub mod passthrough;
 pub mod publish;
+pub mod raw_topic;
 pub mod readiness;
 pub mod replay;
+pub mod secrets;
+pub mod spool;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -25,10 +28,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
 use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
+use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::App;
 
 pub use config::Config;
@@ -38,6 +42,7 @@ use crate::body_budget::BodyBudget;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
+use crate::raw_topic::RawTopicSetup;
 use crate::readiness::Readiness;
 use crate::replay::ReplayCache;
 
@@ -54,9 +59,7 @@ pub struct Ingest {
     listener: TcpListener,
     listening: Listening,
     state: Arc<AppState>,
-    kafka: KafkaArgs,
-    /// The raw topic to create when missing, unless topics are provisioned separately.
-    raw_topic: Option<TopicSpec>,
+    raw_topic: RawTopicSetup,
 }
 
 impl Ingest {
@@ -65,17 +68,23 @@ impl Ingest {
         let metrics = IngestMetrics::new();
         let window = Duration::from_secs(config.replay_window_secs);
         let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
-        let publisher = RawPublisher::new(
+        let publisher = Arc::new(RawPublisher::new(
             &config.kafka,
             config.raw_topic.clone(),
             config.publish_timeout(),
+            config.max_body_bytes,
             metrics.clone(),
-        )?;
+        )?);
         let body_budget = BodyBudget::new(
             config.max_body_bytes_in_flight,
             metrics.body_bytes_in_flight.clone(),
         );
+        let spool = match &config.spool_dir {
+            Some(dir) => Some(spool::Spool::open(dir, config.spool_max_bytes, &metrics)?),
+            None => None,
+        };
         let state = Arc::new(AppState {
+            spool,
             zoom: verifier(App::Zoom),
             zoom_admin: verifier(App::ZoomAdmin),
             publisher,
@@ -99,12 +108,23 @@ impl Ingest {
             listener,
             listening,
             state,
-            kafka: config.kafka.clone(),
-            raw_topic: config.topic_creation.create.then(|| {
-                config
-                    .topic_creation
-                    .spec(&config.raw_topic, config.raw_topic_partitions)
-            }),
+            raw_topic: RawTopicSetup {
+                kafka: config.kafka.clone(),
+                topic: config.raw_topic.clone(),
+                create: config.topic_creation.create.then(|| {
+                    config.topic_creation.spec(
+                        &config.raw_topic,
+                        config.raw_topic_partitions,
+                        topic_configs::merged(
+                            topic_configs::RAW_DEFAULTS,
+                            &[topic_config(max_record_bytes(config.max_body_bytes))],
+                            &config.raw_topic_configs,
+                        ),
+                    )
+                }),
+                max_body_bytes: config.max_body_bytes,
+                check: config.check_raw_topic,
+            },
         })
     }
 
@@ -120,13 +140,26 @@ impl Ingest {
             listener,
             listening,
             state,
-            kafka,
             raw_topic,
         } = self;
-        // Kafka may come up after ingest: keep trying to create the raw topic; /readyz says
-        // when it is there.
-        let topic_task =
-            raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
+        // Kafka may come up after ingest: the raw topic is created and checked in the
+        // background (/readyz says when it is there). A topic too small for ingest's bodies
+        // stops ingest.
+        let stop = shutdown.clone();
+        let drainer = state.spool.clone().map(|spool| {
+            tokio::spawn(spool::drain::drain(
+                spool,
+                state.publisher.clone(),
+                shutdown.clone(),
+            ))
+        });
+        let topic_task = tokio::spawn(async move {
+            let checked = raw_topic.run(stop.clone()).await;
+            if checked.is_err() {
+                stop.cancel();
+            }
+            checked
+        });
         let router = guard::harden(app(state.clone()), listening.metrics.clone());
         listener::serve(
             listener,
@@ -136,30 +169,24 @@ impl Ingest {
             listener::plain,
         )
         .await;
-        if let Some(task) = topic_task {
-            task.abort();
+        if let Some(drainer) = drainer {
+            let _ = drainer.await;
         }
+        let unusable_topic = if topic_task.is_finished() {
+            topic_task.await.ok().and_then(Result::err)
+        } else {
+            topic_task.abort();
+            None
+        };
         let flushing = state.clone();
         tokio::task::spawn_blocking(move || flushing.publisher.flush(Duration::from_secs(10)))
             .await
             .context("flushing the producer")?;
+        if let Some(err) = unusable_topic {
+            return Err(err).context("checking the raw topic");
+        }
         tracing::info!("ingest stopped");
         Ok(())
-    }
-}
-
-async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: ShutdownToken) {
-    loop {
-        match ensure_topics(&kafka, std::slice::from_ref(&topic)).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying")
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
     }
 }
 

@@ -12,6 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::record_size::max_record_bytes;
 use zoomstream_schemas::raw::headers;
 use zoomstream_schemas::App;
 
@@ -46,6 +47,12 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// The record can never be stored (larger than the producer's or the topic's limit):
+    /// retrying would not help.
+    pub fn is_too_large(&self) -> bool {
+        self.kind() == "too_large"
+    }
+
     /// A bounded label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -94,9 +101,11 @@ impl RawPublisher {
         kafka: &KafkaArgs,
         topic: String,
         timeout: Duration,
+        max_body_bytes: usize,
         metrics: IngestMetrics,
     ) -> anyhow::Result<Self> {
         let timeout_ms = timeout.as_millis().to_string();
+        let max_record = max_record_bytes(max_body_bytes).to_string();
         let config = kafka.client_config(&[
             ("acks", "all"),
             ("enable.idempotence", "true"),
@@ -106,6 +115,11 @@ impl RawPublisher {
             // webhook is rarely written later (and if it is, its event id marks the duplicate).
             ("message.timeout.ms", &timeout_ms),
             ("client.id", "zoomstream-ingest"),
+            // librdkafka's default (1 MB) would refuse bodies ingest accepts.
+            ("message.max.bytes", &max_record),
+            // The raw topic is created with its partitions and configs (raw_topic.rs), never by
+            // a metadata request racing that on a broker that auto-creates topics.
+            ("allow.auto.create.topics", "false"),
         ]);
         let producer: FutureProducer = config
             .create()

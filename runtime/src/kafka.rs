@@ -77,6 +77,11 @@ enum OptionError {
     NotUtf8,
 }
 
+/// Parses `key=value` of a setting that is no secret (topic configs): errors quote the entry.
+pub fn parse_setting(s: &str) -> Result<(String, String), String> {
+    parse_option(s).map_err(|err| format!("{err}: {s:?}"))
+}
+
 fn parse_option(s: &str) -> Result<(String, String), OptionError> {
     let (k, v) = s.split_once('=').ok_or(OptionError::NoEquals)?;
     let k = k.trim();
@@ -139,6 +144,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Topic configs set at creation (`retention.ms`, `max.message.bytes` …).
+    pub configs: Vec<(String, String)>,
 }
 
 /// Whether and how a service creates the topics it writes. Flattened into the config of each
@@ -167,17 +174,24 @@ pub struct TopicCreationArgs {
 }
 
 impl TopicCreationArgs {
-    /// The spec of a topic this service creates.
-    pub fn spec(&self, name: impl Into<String>, partitions: i32) -> TopicSpec {
+    /// The spec of a topic this service creates, with its configs.
+    pub fn spec(
+        &self,
+        name: impl Into<String>,
+        partitions: i32,
+        configs: Vec<(String, String)>,
+    ) -> TopicSpec {
         TopicSpec {
             name: name.into(),
             partitions,
             replication_factor: self.replication_factor,
+            configs,
         }
     }
 }
 
-/// Creates the topics that do not exist yet. A topic that already exists is left as it is.
+/// Creates the topics that do not exist yet, with their configs. A topic that already exists is
+/// left as it is.
 #[tracing::instrument(skip_all, fields(topics = topics.len()))]
 pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka
@@ -188,10 +202,13 @@ pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::R
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
-            NewTopic::new(
-                &t.name,
-                t.partitions,
-                TopicReplication::Fixed(t.replication_factor),
+            t.configs.iter().fold(
+                NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                ),
+                |topic, (k, v)| topic.set(k, v),
             )
         })
         .collect();

@@ -92,6 +92,10 @@ impl ProcessorProcess {
             )
             .env("ZOOMSTREAM_BATCH_MAX_MS", config.batch_max_ms.to_string())
             .env(
+                "ZOOMSTREAM_MAX_BODY_BYTES",
+                config.max_body_bytes.to_string(),
+            )
+            .env(
                 "ZOOMSTREAM_METRICS_LISTEN",
                 format!("127.0.0.1:{metrics_port}"),
             )
