@@ -2,10 +2,14 @@
 //!
 //! - [`dev`]: ingest and a processor in one process, on librdkafka's in-process mock cluster;
 //! - [`send`]: webhook fixtures signed and posted exactly as Zoom delivers them;
-//! - [`tail`]: a topic's records printed as JSON lines, source topics decoded from Avro.
+//! - [`tail`]: a topic's records printed as JSON lines, source topics decoded from Avro;
+//! - [`sources`]: the sources file validated or listed, as a processor reads it;
+//! - [`backfill`]: one source filled from the raw topic's history, with progress.
 
+pub mod backfill;
 pub mod dev;
 pub mod send;
+pub mod sources;
 pub mod tail;
 
 use std::io::IsTerminal as _;
@@ -45,13 +49,24 @@ pub enum Command {
     Send(send::SendArgs),
     /// Print a topic's records as JSON lines.
     ///
-    /// Records of a source topic are decoded from Avro (either framing) with the schema the
-    /// sources file gives that topic. Any other topic (the raw topic, the dead-letter topic) is
-    /// printed as partition, offset, key, headers and value as text (embedded as JSON when it is
-    /// JSON).
+    /// Each line holds the record's partition, offset, timestamp, key, headers and value. The
+    /// value of a source topic is decoded from Avro (either framing) with the schema the sources
+    /// file gives that topic; any other topic's (the raw topic, the dead-letter topic) is text,
+    /// embedded as JSON when it is JSON. Starts at the end unless told `--from-beginning`,
+    /// `--offset` or `--since`.
     Tail(tail::TailArgs),
     /// Serve every source as a private Server-Sent Events stream (the zoomstream-sse service).
     Sse(zoomstream_sse::Config),
+    /// Check or show the sources file (`validate [FILE]`, `list`) without starting a processor.
+    Sources(sources::SourcesArgs),
+    /// Fill one source's topic from the raw topic's history, then exit.
+    ///
+    /// Runs a processor in backfill mode in this process (under the group
+    /// `<group>.backfill.<source>`; it writes that source's topic only) and prints progress
+    /// every few seconds: offsets read of the raw topic's end offsets, per partition. A second
+    /// run for a source whose backfill finished is refused unless `--reset` is given. Takes the
+    /// processor's flags and `ZOOMSTREAM_…` variables.
+    Backfill(backfill::BackfillArgs),
 }
 
 /// Runs a subcommand; the exit code says whether it fully succeeded.
@@ -74,6 +89,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tail(args) => {
             init_logging("warn");
             tail::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sources(args) => {
+            init_logging("warn");
+            Ok(if sources::run(args)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Backfill(args) => {
+            init_logging("warn");
+            backfill::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         // The service logs JSON lines as it does on its own.

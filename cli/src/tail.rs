@@ -1,4 +1,6 @@
-//! `zoomstream tail`: a topic's records as JSON lines, on stdout.
+//! `zoomstream tail`: a topic's records as JSON lines, on stdout: where each record is
+//! (partition, offset, timestamp), its key and headers, and its value (decoded from Avro on a
+//! source topic).
 //!
 //! Reads without a consumer group (nothing is committed, nothing disturbs the processors) and
 //! with `read_committed`, so aborted exactly-once output never shows.
@@ -8,14 +10,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use apache_avro::Schema;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
 use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::schema_registry::{RegistryArgs, SchemaRegistry, WriterSchemaCache};
 use zoomstream_runtime::shutdown;
-use zoomstream_schemas::avro;
+use zoomstream_schemas::avro::{self, RegistrySchemas, SchemaVersions};
 use zoomstream_schemas::sources;
 
 #[derive(clap::Args)]
@@ -29,8 +31,21 @@ pub struct TailArgs {
     pub kafka: KafkaArgs,
 
     /// Start at the beginning of the topic instead of at its end.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["offset", "since"])]
     pub from_beginning: bool,
+
+    /// Start at this offset (in every partition read; see --partition).
+    #[arg(long, value_name = "N", conflicts_with = "since")]
+    pub offset: Option<i64>,
+
+    /// Start at the first record written at or after this time: RFC 3339
+    /// (`2026-05-01T12:00:00Z`) or a duration ago (`15m`, `2h`, `1day`).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<i64>,
+
+    /// Read only this partition (repeatable); all partitions by default.
+    #[arg(long, value_name = "P")]
+    pub partition: Vec<i32>,
 
     /// The sources file: tells which topics are source topics, and their schemas.
     #[arg(
@@ -39,6 +54,11 @@ pub struct TailArgs {
         default_value = "schemas/sources.toml"
     )]
     pub sources: PathBuf,
+
+    /// The Schema Registry, for topics in Confluent framing: each record is decoded with the
+    /// schema its id names.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 
     /// Stop after printing N records.
     #[arg(long, value_name = "N")]
@@ -52,11 +72,19 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             args.sources.display()
         )
     })?;
-    let schema = file
+    // Records are decoded with the schema version that wrote them (found by fingerprint in the
+    // schema's history, or by id in the registry) and shown as the current schema describes them.
+    let versions = file
         .sources
-        .iter()
+        .into_iter()
         .find(|s| s.topic == args.topic)
-        .map(|s| s.schema.clone());
+        .map(|s| s.schema_versions);
+    let registry = match &args.registry.url {
+        Some(_) => Some(WriterSchemaCache::new(SchemaRegistry::from_args(
+            &args.registry,
+        )?)),
+        None => None,
+    };
 
     let consumer: StreamConsumer = args
         .kafka
@@ -71,7 +99,16 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         ])
         .create()
         .context("creating the Kafka consumer")?;
-    assign_all_partitions(&consumer, &args.topic, args.from_beginning).await?;
+    let start = if args.from_beginning {
+        Start::Beginning
+    } else if let Some(offset) = args.offset {
+        Start::Offset(offset)
+    } else if let Some(millis) = args.since {
+        Start::Time(millis)
+    } else {
+        Start::End
+    };
+    assign(&consumer, &args.topic, &args.partition, start).await?;
 
     let shutdown = shutdown::on_signal();
     let mut printed = 0;
@@ -81,8 +118,8 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             () = shutdown.cancelled() => break,
             message = consumer.recv() => message.with_context(|| format!("reading {}", args.topic))?,
         };
-        let line = match &schema {
-            Some(schema) => match decode(&message, schema) {
+        let value = match &versions {
+            Some(versions) => match decode(&message, versions, registry.as_ref()) {
                 Ok(value) => value,
                 Err(err) => {
                     eprintln!(
@@ -96,6 +133,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             },
             None => as_text(&message),
         };
+        let line = with_position(&message, value);
         match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
             Ok(()) => printed += 1,
             // The reader went away (`| head`): that is a normal end.
@@ -106,12 +144,23 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Assigns every partition of the topic at its beginning or its end; fails if the topic does
-/// not exist (the consumer never creates it).
-async fn assign_all_partitions(
+/// Where reading starts in each partition.
+#[derive(Clone, Copy)]
+enum Start {
+    Beginning,
+    End,
+    Offset(i64),
+    /// Milliseconds since the epoch: the first record at or after it.
+    Time(i64),
+}
+
+/// Assigns the chosen partitions (all by default) at the start position; fails if the topic
+/// does not exist (the consumer never creates it) or lacks a chosen partition.
+async fn assign(
     consumer: &StreamConsumer,
     topic: &str,
-    from_beginning: bool,
+    only: &[i32],
+    start: Start,
 ) -> anyhow::Result<()> {
     let metadata = tokio::task::block_in_place(|| {
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -126,17 +175,36 @@ async fn assign_all_partitions(
             rdkafka::types::RDKafkaErrorCode::from(err)
         );
     }
-    if described.partitions().is_empty() {
+    let existing: Vec<i32> = described.partitions().iter().map(|p| p.id()).collect();
+    if existing.is_empty() {
         bail!("topic {topic} has no partitions");
     }
-    let offset = if from_beginning {
-        Offset::Beginning
-    } else {
-        Offset::End
-    };
+    if let Some(missing) = only.iter().find(|p| !existing.contains(p)) {
+        bail!(
+            "topic {topic} has no partition {missing} (it has 0 to {})",
+            existing.len() - 1
+        );
+    }
+    let chosen = existing
+        .into_iter()
+        .filter(|p| only.is_empty() || only.contains(p));
     let mut assignment = TopicPartitionList::new();
-    for partition in described.partitions() {
-        assignment.add_partition_offset(topic, partition.id(), offset)?;
+    for partition in chosen {
+        let offset = match start {
+            Start::Beginning => Offset::Beginning,
+            Start::End => Offset::End,
+            Start::Offset(n) => Offset::Offset(n),
+            // Replaced below by the offset Kafka finds for that time.
+            Start::Time(millis) => Offset::Offset(millis),
+        };
+        assignment.add_partition_offset(topic, partition, offset)?;
+    }
+    if let Start::Time(_) = start {
+        // A partition with no record since then comes back at its end.
+        assignment = tokio::task::block_in_place(|| {
+            consumer.offsets_for_times(assignment, Duration::from_secs(10))
+        })
+        .context("asking Kafka for the offsets at that time")?;
     }
     consumer
         .assign(&assignment)
@@ -144,16 +212,47 @@ async fn assign_all_partitions(
     Ok(())
 }
 
+/// `--since`: RFC 3339, or a duration before now; as milliseconds since the epoch.
+fn parse_since(text: &str) -> Result<i64, String> {
+    let at = match time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        Ok(at) => at,
+        Err(_) => {
+            let ago = humantime::parse_duration(text).map_err(|_| {
+                format!("expected an RFC 3339 time (2026-05-01T12:00:00Z) or a duration ago (15m), got {text:?}")
+            })?;
+            time::OffsetDateTime::now_utc() - ago
+        }
+    };
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{text:?} is out of range"))
+}
+
 /// A source record: its Avro value, as JSON.
-fn decode(message: &BorrowedMessage<'_>, schema: &Schema) -> anyhow::Result<Value> {
+fn decode(
+    message: &BorrowedMessage<'_>,
+    versions: &SchemaVersions,
+    registry: Option<&WriterSchemaCache>,
+) -> anyhow::Result<Value> {
     let payload = message.payload().context("the record has no value")?;
-    let value = avro::decode(payload, schema)?;
+    let registry = registry.map(|r| r as &dyn RegistrySchemas);
+    // A registry lookup is HTTP: off the async workers.
+    let value = tokio::task::block_in_place(|| avro::decode_resolved(payload, versions, registry))?;
     Ok(avro::to_json(&value))
 }
 
-/// Any other record: where it is, key, headers and value as text (the value embedded as JSON
-/// when it is JSON, as the raw topic's webhook bodies are).
+/// Any other record's value as text (embedded as JSON when it is JSON, as the raw topic's
+/// webhook bodies are).
 fn as_text(message: &BorrowedMessage<'_>) -> Value {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    message
+        .payload()
+        .map(|bytes| serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(text(bytes))))
+        .into()
+}
+
+/// The printed line: where the record is, its key and headers, and its value.
+fn with_position(message: &BorrowedMessage<'_>, value: Value) -> Value {
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     let headers: Map<String, Value> = message
         .headers()
@@ -164,9 +263,6 @@ fn as_text(message: &BorrowedMessage<'_>) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let value = message
-        .payload()
-        .map(|bytes| serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(text(bytes))));
     json!({
         "partition": message.partition(),
         "offset": message.offset(),

@@ -24,6 +24,10 @@ pub struct Config {
     /// Connection timeouts and caps of the listener.
     #[command(flatten)]
     pub listener: ListenerArgs,
+    /// When set, `/metrics` (and a `/healthz`) are served on this address instead, and the
+    /// webhook listener answers 404 for `/metrics`: keeps them off a port Zoom reaches.
+    #[arg(long, env = "ZOOMSTREAM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -121,6 +125,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("listener", &self.listener)
+            .field("metrics_listen", &self.metrics_listen)
             .field("kafka", &self.kafka)
             .field(
                 "zoom_secret_token",

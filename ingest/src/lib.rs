@@ -26,8 +26,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
 use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
@@ -58,6 +63,8 @@ const RESERVED_FDS: u64 = 64;
 pub struct Ingest {
     listener: TcpListener,
     listening: Listening,
+    /// `/metrics` on a listener of its own (`--metrics-listen`), off the webhook port.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     raw_topic: RawTopicSetup,
 }
@@ -104,9 +111,18 @@ impl Ingest {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Ingest {
             listener,
             listening,
+            metrics_listener,
             state,
             raw_topic: RawTopicSetup {
                 kafka: config.kafka.clone(),
@@ -134,11 +150,19 @@ impl Ingest {
             .expect("a bound listener has an address")
     }
 
+    /// The separate metrics endpoint's address, when `--metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and flushes Kafka.
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
         let Ingest {
             listener,
             listening,
+            metrics_listener,
             state,
             raw_topic,
         } = self;
@@ -160,7 +184,23 @@ impl Ingest {
             }
             checked
         });
-        let router = guard::harden(app(state.clone()), listening.metrics.clone());
+        let mut public = app(state.clone());
+        let metrics_task = metrics_listener.map(|metrics_listener| {
+            public = public.clone().layer(middleware::from_fn(hide_metrics));
+            let metrics = endpoints::router(state.metrics.registry.clone(), Health::new());
+            // Caps and timeouts of its own, the counters shared with the webhook listener.
+            let listening =
+                Listening::new(&listening.args, listening.metrics.clone(), RESERVED_FDS);
+            let router = guard::harden(metrics, listening.metrics.clone());
+            tokio::spawn(listener::serve(
+                metrics_listener,
+                router,
+                listening,
+                shutdown.clone(),
+                listener::plain,
+            ))
+        });
+        let router = guard::harden(public, listening.metrics.clone());
         listener::serve(
             listener,
             router,
@@ -169,6 +209,9 @@ impl Ingest {
             listener::plain,
         )
         .await;
+        if let Some(task) = metrics_task {
+            task.await.context("the metrics endpoint panicked")?;
+        }
         if let Some(drainer) = drainer {
             let _ = drainer.await;
         }
@@ -188,6 +231,14 @@ impl Ingest {
         tracing::info!("ingest stopped");
         Ok(())
     }
+}
+
+/// With a separate metrics listener, the webhook port does not serve `/metrics`.
+async fn hide_metrics(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/metrics" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
 }
 
 impl Service for Ingest {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use zoomstream_runtime::kafka::{parse_setting, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
+use zoomstream_runtime::schema_registry::RegistryArgs;
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
 /// source's Avro records to its topic; records it cannot handle go to the dead-letter topic.
@@ -79,10 +80,25 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
 
-    /// Confluent-compatible schema registry. When set, records use the Confluent wire format and
-    /// schemas are registered under `<topic>-value`; otherwise Avro single-object encoding.
-    #[arg(long, env = "ZOOMSTREAM_SCHEMA_REGISTRY_URL")]
-    pub schema_registry_url: Option<String>,
+    /// Confluent-compatible Schema Registry. When its URL is set, records use the Confluent
+    /// wire format with each source's schema under `<topic>-value`; otherwise Avro
+    /// single-object encoding.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// register: register each source's schema at start (the registry checks compatibility).
+    /// lookup: only look it up — schemas are registered by your own pipeline — and refuse to
+    /// start, naming the subject, when one is missing or incompatible.
+    #[arg(long, env = "ZOOMSTREAM_SCHEMA_REGISTRY_MODE", value_enum, default_value_t = RegistryMode::Register)]
+    pub schema_registry_mode: RegistryMode,
+
+    /// How long start-up keeps retrying an unreachable registry (5xx, 429, network), in seconds.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_SCHEMA_REGISTRY_STARTUP_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub schema_registry_startup_timeout_secs: u64,
 
     /// Zoom user id of the user-level Zoom app's user: decides `*.by_me`, `*.for_me`.
     #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_ID")]
@@ -155,6 +171,12 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegistryMode {
+    Register,
+    Lookup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Delivery {
     ExactlyOnce,
     AtLeastOnce,
@@ -214,11 +236,11 @@ mod tests {
         std::env::remove_var("ZOOMSTREAM_SCHEMA_REGISTRY_URL");
         std::env::remove_var("ZOOMSTREAM_KAFKA_OPTIONS");
         assert!(
-            from_env.schema_registry_url.is_some(),
+            from_env.registry.url.is_some(),
             "the binary reads the variables"
         );
         assert_eq!(from_env.kafka.options.len(), 1);
-        assert_eq!(embedded.schema_registry_url, None);
+        assert_eq!(embedded.registry.url, None);
         assert!(embedded.kafka.options.is_empty());
         assert_eq!(embedded.kafka.brokers, "b:1");
         assert_eq!(

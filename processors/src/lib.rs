@@ -16,7 +16,6 @@ pub mod outputs;
 pub mod pipeline;
 pub mod producer_context;
 pub mod redeliveries;
-pub mod registry;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -31,14 +30,15 @@ use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
 use zoomstream_runtime::listener::{self, guard, ListenerArgs, ListenerMetrics, Listening};
 use zoomstream_runtime::record_size::{max_output_record_bytes, max_record_bytes, topic_config};
+use zoomstream_runtime::schema_registry::SchemaRegistry;
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_runtime::topic_configs;
-use zoomstream_schemas::avro::Encoder;
+use zoomstream_schemas::avro::{self, Encoder};
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
 
-pub use config::{Config, Delivery};
+pub use config::{Config, Delivery, RegistryMode};
 
 use crate::batch::BatchProducer;
 use crate::consumer_context::RawConsumerContext;
@@ -46,7 +46,6 @@ use crate::metrics::ProcessorMetrics;
 use crate::pipeline::Pipeline;
 use crate::producer_context::OutputProducerContext;
 use crate::redeliveries::Redeliveries;
-use crate::registry::SchemaRegistry;
 use crate::route::{Route, Router};
 
 /// A processor with its sources loaded, topics created and metrics endpoint bound.
@@ -174,26 +173,77 @@ impl Processor {
     }
 }
 
-/// One encoder per source: Confluent framing with a registered schema id when a registry is
+/// One encoder per source: Confluent framing with the schema's registry id when a registry is
 /// configured, Avro single-object encoding otherwise.
 async fn encoders(config: &Config, sources: Vec<sources::Source>) -> anyhow::Result<Vec<Route>> {
-    let mut routes = Vec::with_capacity(sources.len());
-    for source in sources {
-        let encoder = match &config.schema_registry_url {
-            None => Encoder::single_object(&source.schema),
-            Some(url) => {
-                let registry = SchemaRegistry::new(url.clone());
-                let subject = zoomstream_schemas::avro::subject_for_topic(&source.topic);
-                let schema = source.schema.clone();
-                let id = tokio::task::spawn_blocking(move || registry.register(&subject, &schema))
-                    .await?
-                    .with_context(|| format!("registering the schema of source {}", source.name))?;
-                Encoder::confluent(&source.schema, id)
-            }
-        };
-        routes.push(Route { source, encoder });
+    if config.registry.url.is_none() {
+        return Ok(sources
+            .into_iter()
+            .map(|source| Route {
+                encoder: Encoder::single_object(&source.schema),
+                source,
+            })
+            .collect());
     }
-    Ok(routes)
+    let registry = SchemaRegistry::from_args(&config.registry)?;
+    tracing::info!(url = registry.base_url(), mode = ?config.schema_registry_mode, "using the schema registry");
+    let mode = config.schema_registry_mode;
+    let budget = Duration::from_secs(config.schema_registry_startup_timeout_secs);
+    tokio::task::spawn_blocking(move || {
+        sources
+            .into_iter()
+            .map(|source| {
+                let id = schema_id(&registry, mode, budget, &source)?;
+                Ok(Route {
+                    encoder: Encoder::confluent(&source.schema, id),
+                    source,
+                })
+            })
+            .collect()
+    })
+    .await?
+}
+
+/// The registry id of a source's schema: registered (the registry checks compatibility with
+/// the subject's earlier versions), or only looked up, with the subject named when it is missing
+/// or incompatible.
+fn schema_id(
+    registry: &SchemaRegistry,
+    mode: RegistryMode,
+    budget: Duration,
+    source: &sources::Source,
+) -> anyhow::Result<u32> {
+    let subject = avro::subject_for_topic(&source.topic);
+    let text = avro::registry_schema_text(&source.schema);
+    let name = &source.name;
+    match mode {
+        RegistryMode::Register => registry
+            .retrying(budget, |r| r.register(&subject, &text))
+            .with_context(|| {
+                format!("registering the schema of source {name} under subject {subject}")
+            }),
+        RegistryMode::Lookup => match registry.retrying(budget, |r| r.lookup(&subject, &text)) {
+            Ok(id) => Ok(id),
+            Err(e) if e.is_not_found() => {
+                // Say whether the subject lacks this version or cannot take it at all.
+                let verdict = registry
+                    .check_compatibility(&subject, &text)
+                    .map(|(compatible, reasons)| if compatible {
+                        "it is compatible with the latest version: register it (or run with --schema-registry-mode register)".to_owned()
+                    } else {
+                        format!("it is NOT compatible with the latest version: {}", reasons.join("; "))
+                    })
+                    .unwrap_or_else(|_| "the subject does not exist".to_owned());
+                bail!(
+                    "source {name}: schema {} is not registered under subject {subject} (lookup mode); {verdict}",
+                    source.schema_path.display()
+                )
+            }
+            Err(e) => Err(e).with_context(|| {
+                format!("looking up the schema of source {name} under subject {subject}")
+            }),
+        },
+    }
 }
 
 /// librdkafka's default `fetch.max.bytes` (50 MiB), kept unless one record is larger.

@@ -9,6 +9,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret as _, SecretString};
 use zoomstream_runtime::kafka::KafkaArgs;
 use zoomstream_runtime::listener::ListenerArgs;
+use zoomstream_runtime::schema_registry::RegistryArgs;
 
 /// zoomstream-sse: each source of the sources file as a private, resumable Server-Sent Events
 /// stream (`GET /sources/{name}/events`), read from its Kafka topic. Event ids are Kafka
@@ -36,6 +37,12 @@ pub struct Config {
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    /// The Schema Registry, to decode sources written in Confluent framing with the schema
+    /// that wrote each record (single-object records need none: their writer is found in the
+    /// schema's history by fingerprint).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 
     /// Bearer token that opens every source without a token of its own.
     #[arg(long, env = "ZOOMSTREAM_SSE_TOKEN", hide_env_values = true, value_parser = parse_secret)]
@@ -172,6 +179,7 @@ impl fmt::Debug for Config {
             .field("listener", &self.listener)
             .field("sources", &self.sources)
             .field("kafka", &self.kafka)
+            .field("registry", &self.registry)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("source_tokens", &source_tokens)
             .field("tokens_file", &self.tokens_file)

@@ -4,11 +4,13 @@
 //! rendered once per record and shared by every client at the live edge, and the client's own
 //! `id: <position>\n\n`, which ends the event. (Field order within an event is free in SSE.)
 
-use apache_avro::Schema;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rdkafka::message::{Headers as _, Message};
 use serde_json::{json, Value};
-use zoomstream_schemas::avro;
+use zoomstream_runtime::schema_registry::WriterSchemaCache;
+use zoomstream_schemas::avro::{self, RegistrySchemas, SchemaVersions};
 use zoomstream_schemas::raw::headers;
 
 use crate::metrics::Reason;
@@ -22,7 +24,11 @@ pub const DISCONNECTED_EVENT: &str = "zoomstream.disconnected";
 pub struct SourceSpec {
     pub name: String,
     pub topic: String,
-    pub schema: Schema,
+    /// The source's schema and its released versions: records are decoded with the version
+    /// that wrote them and shown as the current one describes them.
+    pub versions: SchemaVersions,
+    /// Writer schemas of Confluent-framed records, when a registry is configured.
+    pub registry: Option<Arc<WriterSchemaCache>>,
 }
 
 /// Why a record is not streamed.
@@ -34,12 +40,24 @@ pub enum RenderError {
     Decode(#[from] avro::AvroError),
 }
 
-/// `event: …\ndata: …\n` of a source record: its Avro value decoded with the source's schema,
-/// as one line of JSON. The event name is the `zoomstream-event` header, else the record's
+/// `event: …\ndata: …\n` of a source record: its Avro value decoded with its writer's schema
+/// into the source's current one, as one line of JSON. The event name is the `zoomstream-event` header, else the record's
 /// `event` field.
 pub fn render(source: &SourceSpec, message: &impl Message) -> Result<Bytes, RenderError> {
     let payload = message.payload().ok_or(RenderError::NoValue)?;
-    let value = avro::to_json(&avro::decode(payload, &source.schema)?);
+    let registry = source
+        .registry
+        .as_deref()
+        .map(|r| r as &dyn RegistrySchemas);
+    // The first record of a registry id fetches its schema over HTTP: off the async workers.
+    let decode = || avro::decode_resolved(payload, &source.versions, registry);
+    let decoded = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if registry.is_some() => {
+            tokio::task::block_in_place(decode)
+        }
+        _ => decode(),
+    };
+    let value = avro::to_json(&decoded?);
     let from_header = message.headers().and_then(|hs| {
         hs.iter()
             .find(|h| h.key == headers::EVENT)

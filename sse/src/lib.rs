@@ -42,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
+use zoomstream_runtime::schema_registry::{SchemaRegistry, WriterSchemaCache};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_schemas::sources;
@@ -116,6 +117,12 @@ impl Sse {
             clients: AtomicUsize::new(0),
             shutdown: stop.clone(),
         });
+        let registry = match &config.registry.url {
+            Some(_) => Some(Arc::new(WriterSchemaCache::new(SchemaRegistry::from_args(
+                &config.registry,
+            )?))),
+            None => None,
+        };
         let sources: HashMap<String, Arc<SourceSpec>> = file
             .sources
             .into_iter()
@@ -123,7 +130,8 @@ impl Sse {
                 let spec = SourceSpec {
                     name: s.name.clone(),
                     topic: s.topic,
-                    schema: s.schema,
+                    versions: s.schema_versions,
+                    registry: registry.clone(),
                 };
                 metrics.add_source(&s.name);
                 (s.name, Arc::new(spec))

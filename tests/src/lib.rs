@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod broker;
+pub mod downstream;
 pub mod figures;
 pub mod names;
 pub mod pipeline_audit;
@@ -21,6 +22,7 @@ pub mod zoom;
 
 pub use apps::*;
 pub use broker::*;
+pub use downstream::*;
 pub use names::*;
 pub use pipeline_audit::*;
 pub use probes::*;

@@ -1,14 +1,16 @@
 //! The real binaries as child processes: built by `cargo build --workspace --bins`, SIGKILLed
 //! when dropped.
 
+use std::io::Read as _;
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::broker::free_port;
+use crate::broker::{brokers, free_port};
 use crate::names::unique;
-use crate::probes::{metric, wait_ingest_ready};
+use crate::probes::{get_text, metric, wait_ingest_ready};
+use crate::sources::TestSources;
 
 /// The path of a binary of this workspace, built by `cargo build --workspace --bins`
 /// (scripts/test does that before running the tests).
@@ -272,4 +274,123 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Runs a command to its end, killing it and failing after `timeout`.
+pub fn run_to_end(command: &mut Command, timeout: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("waiting").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{command:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut output = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut output.stderr)
+        .unwrap();
+    output
+}
+
+/// The service binary, as an operator runs it.
+pub struct SseProcess {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl SseProcess {
+    /// Starts the binary on `port` with the sources file and one bearer token for every
+    /// stream, its log appended to `log`.
+    pub fn spawn(sources: &TestSources, token: &str, port: u16, log: &Path) -> SseProcess {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(binary("zoomstream-sse"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ZOOMSTREAM_SSE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ZOOMSTREAM_SOURCES", &sources.path)
+            .env("ZOOMSTREAM_KAFKA_BROKERS", brokers())
+            .env("ZOOMSTREAM_SSE_TOKEN", token)
+            .env("ZOOMSTREAM_SSE_KEEP_ALIVE_MS", "300")
+            .env("RUST_LOG", "info,zoomstream_sse=debug")
+            .stdout(out)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting zoomstream-sse");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "zoomstream-sse did not listen on {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SseProcess { child, port }
+    }
+
+    /// The stream URL of a source.
+    pub fn url(&self, source: &str) -> String {
+        format!("http://127.0.0.1:{}/sources/{source}/events", self.port)
+    }
+
+    /// The service's metrics page.
+    pub async fn metrics(&self) -> String {
+        get_text(
+            &reqwest::Client::new(),
+            &format!("http://127.0.0.1:{}/metrics", self.port),
+        )
+        .await
+    }
+
+    /// SIGTERM; the exit status once it stopped.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "zoomstream-sse did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SseProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,15 +5,15 @@
 //! cleanly.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zoomstream_tests::{binary, event_fixtures, fixtures_dir, schemas_dir};
+use zoomstream_tests::{binary, event_fixtures, fixtures_dir, run_to_end, schemas_dir};
 
 /// A running `zoomstream dev`; killed when dropped.
 struct Dev {
@@ -141,52 +141,12 @@ fn sources_file() -> PathBuf {
     schemas_dir().join("sources.toml")
 }
 
-/// Runs a command to its end, killing it and failing after `timeout`.
-fn run(command: &mut Command, timeout: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning");
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().expect("waiting").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "{command:?} did not finish within {timeout:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut output = Output {
-        status: child.wait().unwrap(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut output.stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut output.stderr)
-        .unwrap();
-    output
-}
-
 #[test]
 fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
     let mut dev = Dev::start();
     let endpoints = dev.wait_ready(Duration::from_secs(60));
 
-    let sent = run(
+    let sent = run_to_end(
         Command::new(binary("zoomstream"))
             .args(["send", "--url", &endpoints.ingest, "--all"])
             .arg(fixtures_dir()),
@@ -221,7 +181,7 @@ fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
         .unwrap();
     assert!(validation.contains("\"encryptedToken\""), "{validation}");
 
-    let tailed = run(
+    let tailed = run_to_end(
         Command::new(binary("zoomstream"))
             .args([
                 "tail",
@@ -242,11 +202,23 @@ fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
         "tail failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&tailed.stderr)
     );
-    let records: Vec<Value> = stdout
+    let lines: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
         .collect();
-    assert_eq!(records.len(), 2, "{stdout}");
+    assert_eq!(lines.len(), 2, "{stdout}");
+    // Each line tells where the record is; its value is the decoded Avro record.
+    for line in &lines {
+        assert!(
+            line["partition"].is_i64() && line["offset"].is_i64(),
+            "{line}"
+        );
+        assert_eq!(
+            line["headers"]["zoomstream-source"], "recording-completed",
+            "{line}"
+        );
+    }
+    let records: Vec<&Value> = lines.iter().map(|l| &l["value"]).collect();
     // One record per recording file; M4A and CHAT are off by default in the shipped sources.
     let file_types: BTreeSet<&str> = records
         .iter()
@@ -257,7 +229,7 @@ fn dev_mode_takes_every_fixture_and_serves_the_source_topics() {
         BTreeSet::from(["MP4", "TRANSCRIPT"]),
         "{stdout}"
     );
-    for record in &records {
+    for record in records.iter().copied() {
         assert_eq!(record["event"], "recording.completed", "{record}");
         assert_eq!(record["app"], "zoom", "{record}");
         assert_eq!(record["meeting_id"], "1234567890", "{record}");

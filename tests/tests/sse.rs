@@ -10,9 +10,7 @@
 //! sizes and timing.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use zoomstream_schemas::raw::{self, headers};
@@ -346,79 +344,12 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_missing_events() {
     sse.stop().await;
 }
 
-/// The service binary, as an operator runs it.
-struct SseProcess {
-    child: Child,
-    port: u16,
-}
-
-impl SseProcess {
-    fn spawn(sources: &TestSources, port: u16, log: &PathBuf) -> SseProcess {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = Command::new(binary("zoomstream-sse"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("ZOOMSTREAM_SSE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ZOOMSTREAM_SOURCES", &sources.path)
-            .env("ZOOMSTREAM_KAFKA_BROKERS", brokers())
-            .env("ZOOMSTREAM_SSE_TOKEN", TOKEN)
-            .env("ZOOMSTREAM_SSE_KEEP_ALIVE_MS", "300")
-            .env("RUST_LOG", "info,zoomstream_sse=debug")
-            .stdout(out)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting zoomstream-sse");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "zoomstream-sse did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        SseProcess { child, port }
-    }
-
-    fn url(&self, source: &str) -> String {
-        format!("http://127.0.0.1:{}/sources/{source}/events", self.port)
-    }
-
-    /// SIGTERM; the exit status once it stopped.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "zoomstream-sse did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for SseProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reconnect_after_a_restart_of_the_service_gets_exactly_the_missing_events() {
     let (sources, source, producer) = direct_setup(3).await;
     let port = free_port();
     let log = std::env::temp_dir().join(format!("{}-sse.log", sources.prefix));
-    let mut service = SseProcess::spawn(&sources, port, &log);
+    let mut service = SseProcess::spawn(&sources, TOKEN, port, &log);
     let timeout = Duration::from_secs(30);
 
     let mut ids = produce_meetings(&producer, &source, 0..5, 3, 0);
@@ -463,7 +394,7 @@ async fn a_reconnect_after_a_restart_of_the_service_gets_exactly_the_missing_eve
 
     // Records keep coming while the service is down.
     ids.extend(produce_meetings(&producer, &source, 7..11, 3, 0));
-    let service = SseProcess::spawn(&sources, port, &log);
+    let service = SseProcess::spawn(&sources, TOKEN, port, &log);
     let last_id = client.last_id.clone().expect("an id");
     let mut resumed =
         SseClient::connect(TOKEN, &service.url("meeting-started"), Some(&last_id)).await;

@@ -184,3 +184,42 @@ async fn sigterm_lets_an_in_flight_webhook_finish_then_ingest_exits_cleanly() {
         Some("in-flight")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_serves_metrics_on_their_own_port_and_not_on_the_webhook_port() {
+    let metrics_port = free_port();
+    let ingest = IngestProcess::spawn(&[
+        ("ZOOMSTREAM_KAFKA_BROKERS", brokers()),
+        ("ZOOMSTREAM_RAW_TOPIC", unique("raw")),
+        ("ZOOMSTREAM_ZOOM_SECRET_TOKEN", "a-secret".into()),
+        (
+            "ZOOMSTREAM_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        ),
+    ]);
+    let client = reqwest::Client::new();
+    ingest.wait_ready(&client).await;
+    // An unsigned webhook: counted as rejected, on the metrics port only.
+    let rejected = client
+        .post(ingest.url("/webhooks/zoom"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), 401);
+
+    let public = client.get(ingest.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "no metrics on the webhook port");
+    let page = get_text(&client, &format!("http://127.0.0.1:{metrics_port}/metrics")).await;
+    assert!(page.contains("zoomstream_ingest_requests_total{"), "{page}");
+    let health = client
+        .get(format!("http://127.0.0.1:{metrics_port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // The webhook port keeps its health and readiness endpoints.
+    let readyz = client.get(ingest.url("/readyz")).send().await.unwrap();
+    assert_eq!(readyz.status(), 200);
+}

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use apache_avro::Schema;
 
+use crate::avro::SchemaVersions;
+
 use crate::shape::{FieldPlan, Shape};
 use crate::App;
 
@@ -52,6 +54,9 @@ pub struct Source {
     pub schema_path: PathBuf,
     /// The parsed schema; the records fit it.
     pub schema: Schema,
+    /// The schema and its released versions (`history/<stem>/` beside it), which readers look
+    /// writer schemas up in; the schema reads what each of them wrote.
+    pub schema_versions: SchemaVersions,
     /// Decided by the schema's record name.
     pub shape: Shape,
     /// `[source.options]`, checked against the shape.

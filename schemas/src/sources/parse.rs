@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::model::{pattern_matches, Source, SourceOptions, SourcesFile};
 use super::problems::{app_label, not_offered_hint, Issue, Problem, SourcesError};
+use crate::avro::SchemaVersions;
 use crate::catalogue::{self, EventDef};
 use crate::shape::{check_schema, FieldPlan, Shape};
 use crate::App;
@@ -203,7 +204,7 @@ impl<'a> Parser<'a> {
         let schema_at = Some(raw.schema.span().start);
         let loaded = self.load_schema(name, &schema_path, schema_at);
         let mut options = SourceOptions::default();
-        if let Some((_, shape)) = &loaded {
+        if let Some((_, shape, _)) = &loaded {
             for (event, defs) in &resolved {
                 let uncarried: Vec<String> = defs
                     .iter()
@@ -241,7 +242,7 @@ impl<'a> Parser<'a> {
             }
             options = self.check_options(name, *shape, &raw.options);
         }
-        let (Some(app), Some((schema, shape))) = (app, loaded) else {
+        let (Some(app), Some((schema, shape, schema_versions))) = (app, loaded) else {
             return None;
         };
         if self.issues.len() > before {
@@ -260,6 +261,7 @@ impl<'a> Parser<'a> {
             schema_path,
             field_plan: FieldPlan::new(shape, &schema),
             schema,
+            schema_versions,
             shape,
             options,
             description: raw.description,
@@ -353,7 +355,7 @@ impl<'a> Parser<'a> {
         source: &str,
         path: &Path,
         at: Option<usize>,
-    ) -> Option<(Schema, Shape)> {
+    ) -> Option<(Schema, Shape, SchemaVersions)> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) => {
@@ -401,7 +403,22 @@ impl<'a> Parser<'a> {
             };
             self.issue(at, Some(source), problem);
         }
-        fits.then_some((schema, shape))
+        if !fits {
+            return None;
+        }
+        match SchemaVersions::load(path, schema.clone()) {
+            Ok(versions) => Some((schema, shape, versions)),
+            Err(problems) => {
+                for problem in problems {
+                    let problem = Problem::SchemaHistory {
+                        path: path.to_owned(),
+                        error: problem.to_string(),
+                    };
+                    self.issue(at, Some(source), problem);
+                }
+                None
+            }
+        }
     }
 
     fn check_options(

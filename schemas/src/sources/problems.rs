@@ -115,6 +115,8 @@ pub enum Problem {
     SchemaUnreadable { path: PathBuf, error: String },
     #[error("schema {} is not a valid Avro schema: {error}", path.display())]
     SchemaInvalid { path: PathBuf, error: String },
+    #[error("schema {}: its history: {error}", path.display())]
+    SchemaHistory { path: PathBuf, error: String },
     #[error("schema {} has record {name:?}, which is not a zoomstream shape (expected one of {})", path.display(), known_shapes())]
     UnknownShape { path: PathBuf, name: String },
     #[error("schema {}: field {field:?} {reason}", path.display())]

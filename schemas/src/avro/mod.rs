@@ -12,13 +12,19 @@
 
 use std::sync::Arc;
 
-use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
-use apache_avro::rabin::Rabin;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value as AvroValue;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use serde_json::Value as JsonValue;
+
+mod canonical;
+mod history;
+
+pub use canonical::{
+    fingerprint_of_canonical_form, legacy_fingerprint, parsing_canonical_form, rabin_fingerprint,
+};
+pub use history::{history_folder, HistoryError, RegistrySchemas, SchemaVersions};
 
 /// The two magic bytes of the single-object encoding.
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -60,6 +66,12 @@ pub enum AvroError {
     FingerprintMismatch { expected: String, found: String },
     #[error("{0} bytes left after the datum")]
     TrailingBytes(usize),
+    #[error("single-object fingerprint {0} is none of the schema's versions (is its history/ folder complete?)")]
+    UnknownFingerprint(String),
+    #[error("the record is in Confluent framing (schema id {0}) and no schema registry is configured to look its writer schema up")]
+    NoRegistry(u32),
+    #[error("writer schema id {schema_id}: {reason}")]
+    WriterSchema { schema_id: u32, reason: String },
 }
 
 /// Encodes records of one schema in one framing; cheap to clone and share (immutable).
@@ -212,19 +224,11 @@ fn is_self_contained(schema: &Schema) -> bool {
     }
 }
 
-/// The CRC-64-AVRO (Rabin) fingerprint of the schema's Parsing Canonical Form, as the 8 bytes
-/// the single-object header carries (little-endian).
-pub fn rabin_fingerprint(schema: &Schema) -> [u8; 8] {
-    let mut fingerprint = [0; 8];
-    fingerprint.copy_from_slice(&schema.fingerprint::<Rabin>().bytes[..8]);
-    fingerprint
-}
-
 /// `C3 01` + the schema's Rabin fingerprint.
 pub fn single_object_header(schema: &Schema) -> [u8; 10] {
-    let built = RabinFingerprintHeader::from_schema(schema).build_header();
     let mut header = [0; 10];
-    header.copy_from_slice(&built[..10]);
+    header[..2].copy_from_slice(&SINGLE_OBJECT_MAGIC);
+    header[2..].copy_from_slice(&rabin_fingerprint(schema));
     header
 }
 
@@ -280,6 +284,41 @@ pub fn decode(bytes: &[u8], schema: &Schema) -> Result<AvroValue, AvroError> {
         .map_err(AvroError::Decode)?;
     let value = reader.read_value(&mut datum).map_err(AvroError::Decode)?;
     // Reading advanced `datum` past the value: anything left is not part of it.
+    if !datum.is_empty() {
+        return Err(AvroError::TrailingBytes(datum.len()));
+    }
+    Ok(value)
+}
+
+/// Decodes a record with the schema that wrote it — found by fingerprint among `versions`
+/// (single-object) or by id in the registry (Confluent) — resolved into the current version, so
+/// records written before a schema edit read as the current schema describes them.
+pub fn decode_resolved(
+    bytes: &[u8],
+    versions: &SchemaVersions,
+    registry: Option<&dyn RegistrySchemas>,
+) -> Result<AvroValue, AvroError> {
+    let (framing, mut datum) = read_framing(bytes)?;
+    let writer = match framing {
+        Framing::SingleObject { fingerprint } => versions
+            .by_fingerprint(&fingerprint)
+            .cloned()
+            .ok_or_else(|| AvroError::UnknownFingerprint(hex::encode(fingerprint)))?,
+        Framing::Confluent { schema_id } => registry
+            .ok_or(AvroError::NoRegistry(schema_id))?
+            .schema_by_id(schema_id)
+            .map_err(|reason| AvroError::WriterSchema { schema_id, reason })?,
+    };
+    let current = versions.current();
+    let reader = if Arc::ptr_eq(&writer, current) {
+        GenericDatumReader::builder(&writer).build()
+    } else {
+        GenericDatumReader::builder(&writer)
+            .reader_schema(current)
+            .build()
+    }
+    .map_err(AvroError::Decode)?;
+    let value = reader.read_value(&mut datum).map_err(AvroError::Decode)?;
     if !datum.is_empty() {
         return Err(AvroError::TrailingBytes(datum.len()));
     }
