@@ -324,14 +324,16 @@ async fn read_body(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    // With a spool, its depth: webhooks accepted and not yet in Kafka.
-    let spool = state.spool.as_ref().map(|s| s.depth());
-    match state.readiness.check(&state.publisher).await {
-        Ok(()) => Json(json!({"status": "ready", "spool_entries": spool})).into_response(),
+    let (status, mut body) = match state.readiness.check(&state.publisher).await {
+        Ok(()) => (StatusCode::OK, json!({"status": "ready"})),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason.to_string(), "spool_entries": spool})),
-        )
-            .into_response(),
+            json!({"status": "not_ready", "reason": reason.to_string()}),
+        ),
+    };
+    // With a spool, its depth: webhooks accepted and not yet in Kafka.
+    if let Some(spool) = &state.spool {
+        body["spool_entries"] = json!(spool.depth());
     }
+    (status, Json(body)).into_response()
 }
