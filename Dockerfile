@@ -35,7 +35,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 zoomstream \
- && useradd --system --uid 10001 --gid zoomstream --no-create-home --shell /usr/sbin/nologin zoomstream
+ && useradd --system --uid 10001 --gid zoomstream --no-create-home --shell /usr/sbin/nologin zoomstream \
+ && mkdir -p /var/lib/zoomstream/spool \
+ && chown 10001:10001 /var/lib/zoomstream/spool
 # The shipped sources file and the schemas it names (paths are relative to the sources file).
 COPY schemas/sources.toml schemas/*.avsc /etc/zoomstream/schemas/
 # Numeric, so that runtimes can check runAsNonRoot without reading /etc/passwd.
@@ -43,6 +45,9 @@ USER 10001:10001
 
 FROM runtime AS ingest
 COPY --from=builder /out/zoomstream-ingest /usr/local/bin/
+# The disk spool's folder (ZOOMSTREAM_SPOOL_DIR), owned by the service's user; compose mounts
+# a named volume here.
+VOLUME /var/lib/zoomstream/spool
 EXPOSE 8080
 ENTRYPOINT ["zoomstream-ingest"]
 

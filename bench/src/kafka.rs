@@ -22,6 +22,10 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
 
+use zoomstream_runtime::record_size::{
+    max_output_record_bytes, topic_config, DEFAULT_MAX_BODY_BYTES,
+};
+
 use crate::gen::RawRecord;
 
 pub fn now_ms() -> i64 {
@@ -79,7 +83,9 @@ where
 
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client(brokers, &[]).create()?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    // Records as large as the services' default body limit, as they would create the topic.
+    let (key, value) = topic_config(max_output_record_bytes(DEFAULT_MAX_BODY_BYTES));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set(&key, &value);
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics([&topic], &opts).await? {
         match result {

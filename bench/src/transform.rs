@@ -113,10 +113,7 @@ pub fn ingest_parts(requests: usize) -> anyhow::Result<IngestPartsReport> {
             (w, sig)
         })
         .collect();
-    let verifier = Verifier::new(
-        crate::suite::SECRET.to_owned().into(),
-        Duration::from_secs(300),
-    );
+    let verifier = Verifier::new(crate::suite::SECRET.to_owned(), Duration::from_secs(300));
     let t = Instant::now();
     for (w, sig) in &hooks {
         std::hint::black_box(

@@ -176,6 +176,8 @@ fn ingest_config(args: &DevArgs, bootstrap: &str) -> zoomstream_ingest::Config {
     config.zoom_secret_token = Some(args.zoom_secret.clone().into());
     config.zoom_admin_secret_token = Some(args.zoom_admin_secret.clone().into());
     config.topic_creation.create = false;
+    // The mock cluster keeps no topic configs (and stores records of any size).
+    config.check_raw_topic = false;
     config
 }
 

@@ -9,6 +9,7 @@ use zoomstream_schemas::App;
 
 use crate::http::WebhookError;
 use crate::metrics::IngestMetrics;
+use crate::passthrough::Dropped;
 use crate::publish::PublishError;
 
 fn count_request(metrics: &IngestMetrics, app: &str, outcome: &str) {
@@ -125,6 +126,26 @@ impl ProducerReplaced<'_> {
     pub fn emit(&self, metrics: &IngestMetrics) {
         tracing::error!(code = ?self.code, reason = %self.reason, "Kafka producer cannot send again; replacing it");
         metrics.kafka_errors.with_label_values(&["fatal"]).inc();
+    }
+}
+
+/// An unsigned pass-through header left off the raw record (the webhook is still published).
+pub struct PassThroughHeaderDropped {
+    pub header: &'static str,
+    pub reason: Dropped,
+}
+
+impl PassThroughHeaderDropped {
+    pub fn emit(&self, metrics: &IngestMetrics) {
+        tracing::info!(
+            header = self.header,
+            reason = self.reason.as_str(),
+            "pass-through header dropped"
+        );
+        metrics
+            .headers_dropped
+            .with_label_values(&[self.header, self.reason.as_str()])
+            .inc();
     }
 }
 

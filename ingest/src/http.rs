@@ -18,24 +18,31 @@ use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_schemas::{raw, App};
 
 use crate::body::parse_strict;
+use crate::body_budget::{BodyBudget, Budgeted, OverBudget};
 use crate::events::{
     ReplayNotPublished, UrlValidationAnswered, WebhookInFlight, WebhookPublished, WebhookRejected,
 };
 use crate::metrics::IngestMetrics;
+use crate::passthrough::pass_through;
 use crate::publish::{PublishError, RawPublisher, RawRecord};
-use crate::replay::ReplayCache;
+use crate::readiness::Readiness;
+use crate::replay::{self, Claim, Outcome, ReplayCache};
 use crate::verify::{Verifier, VerifyError};
 
 /// Everything a request handler needs; built once per service.
 pub struct AppState {
     pub zoom: Option<Verifier>,
     pub zoom_admin: Option<Verifier>,
-    pub publisher: RawPublisher,
+    pub publisher: Arc<RawPublisher>,
+    /// The disk spool, when configured (`ZOOMSTREAM_SPOOL_DIR`).
+    pub spool: Option<Arc<crate::spool::Spool>>,
     pub metrics: IngestMetrics,
     pub permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
+    pub body_budget: BodyBudget,
     pub body_timeout: Duration,
     pub replays: ReplayCache,
+    pub readiness: Readiness,
 }
 
 impl AppState {
@@ -88,6 +95,8 @@ pub enum WebhookError {
     Overloaded,
     #[error("the webhook could not be stored durably, retry later")]
     Unavailable(#[source] PublishError),
+    #[error("a copy of this request arriving at the same time could not be stored; retry later")]
+    OriginalNotStored,
 }
 
 impl WebhookError {
@@ -102,9 +111,9 @@ impl WebhookError {
             | WebhookError::MissingEvent
             | WebhookError::MissingPlainToken => StatusCode::BAD_REQUEST,
             WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::Overloaded | WebhookError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            WebhookError::Overloaded
+            | WebhookError::Unavailable(_)
+            | WebhookError::OriginalNotStored => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -123,6 +132,7 @@ impl WebhookError {
             WebhookError::MissingPlainToken => "missing_plain_token",
             WebhookError::Overloaded => "overloaded",
             WebhookError::Unavailable(_) => "unavailable",
+            WebhookError::OriginalNotStored => "original_not_stored",
         }
     }
 }
@@ -130,10 +140,7 @@ impl WebhookError {
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": self.code(), "message": self.to_string()}));
-        if matches!(
-            self,
-            WebhookError::Overloaded | WebhookError::Unavailable(_)
-        ) {
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             (self.status(), [(header::RETRY_AFTER, "1")], body).into_response()
         } else {
             (self.status(), body).into_response()
@@ -170,17 +177,13 @@ async fn handle(
     let verifier = state
         .verifier(app)
         .ok_or(WebhookError::AppNotConfigured(app))?;
-    // Shed load before reading the body: a 503 makes Zoom retry later.
-    let _permit = state
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| WebhookError::Overloaded)?;
-    let _in_flight = WebhookInFlight::enter(&state.metrics);
-
     if !is_json(headers) {
         return Err(WebhookError::UnsupportedMediaType);
     }
+    // The body is read and verified before any scarce resource is taken: an unsigned client
+    // holds only its connection (capped per address and overall, runtime::listener) and at
+    // most `body_timeout`, never an in-flight slot.
+    let (body, _charge) = state.body_budget.wrap(body);
     let body = read_body(body, headers, state.max_body_bytes, state.body_timeout).await?;
     let received_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -210,16 +213,34 @@ async fn handle(
     }
 
     let event_id = raw::event_id(app, &envelope);
-    if state.replays.was_published(&signature_bytes) {
+    let duplicate = || {
         ReplayNotPublished {
             app,
             event,
             event_id: &event_id,
         }
         .emit(&state.metrics);
-        return Ok(Json(json!({"status": "duplicate", "event_id": event_id})).into_response());
-    }
+        Json(json!({"status": "duplicate", "event_id": event_id})).into_response()
+    };
+    let reservation = match state.replays.claim(&signature_bytes) {
+        Claim::First(reservation) => reservation,
+        Claim::Published => return Ok(duplicate()),
+        Claim::Pending(first) => {
+            return match replay::wait(first).await {
+                Outcome::Published => Ok(duplicate()),
+                _ => Err(WebhookError::OriginalNotStored),
+            }
+        }
+    };
+    // Shed load only now, for verified webhooks: a 503 makes Zoom retry later.
+    let _permit = state
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| WebhookError::Overloaded)?;
+    let _in_flight = WebhookInFlight::enter(&state.metrics);
     let key = raw::partition_key(&envelope);
+    let passed = pass_through(headers, &state.metrics);
     let record = RawRecord {
         app,
         event,
@@ -228,25 +249,35 @@ async fn handle(
         received_at_ms: i64::try_from(received_at.as_millis()).unwrap_or(i64::MAX),
         zm_timestamp: timestamp,
         zm_signature: signature,
-        zm_request_id: header_str(headers, raw::headers::ZM_REQUEST_ID),
-        zm_tracking_id: header_str(headers, raw::headers::ZM_TRACKING_ID),
-        traceparent: header_str(headers, raw::headers::TRACEPARENT),
+        zm_request_id: passed.zm_request_id,
+        zm_tracking_id: passed.zm_tracking_id,
+        traceparent: passed.traceparent,
         body: &body,
     };
-    let (partition, offset) = state
-        .publisher
-        .publish(&record)
-        .await
-        .map_err(WebhookError::Unavailable)?;
-    state.replays.published(signature_bytes);
-    WebhookPublished {
-        app,
-        event,
-        event_id: &event_id,
-        partition,
-        offset,
+    let stored = crate::spool::drain::store(
+        &state.publisher,
+        state.spool.as_ref(),
+        &record,
+        &state.metrics,
+    )
+    .await
+    .map_err(|err| match err {
+        // Only when a body's key and headers exceed the 64 KiB the limits leave for them.
+        err if err.is_too_large() => WebhookError::PayloadTooLarge(state.max_body_bytes),
+        err => WebhookError::Unavailable(err),
+    })?;
+    // Spooled or in Kafka: durable either way, so copies waiting on it answer `duplicate`.
+    reservation.published();
+    if let crate::spool::drain::Stored::Published { partition, offset } = stored {
+        WebhookPublished {
+            app,
+            event,
+            event_id: &event_id,
+            partition,
+            offset,
+        }
+        .emit(&state.metrics);
     }
-    .emit(&state.metrics);
     Ok(Json(json!({"status": "accepted", "event_id": event_id})).into_response())
 }
 
@@ -268,7 +299,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 async fn read_body(
-    body: Body,
+    body: Budgeted<Body>,
     headers: &HeaderMap,
     limit: usize,
     timeout: Duration,
@@ -284,6 +315,7 @@ async fn read_body(
         Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
             Err(WebhookError::PayloadTooLarge(limit))
         }
+        Ok(Err(err)) if err.downcast_ref::<OverBudget>().is_some() => Err(WebhookError::Overloaded),
         Ok(Err(err)) => {
             tracing::debug!(error = %err, "reading request body");
             Err(WebhookError::BodyUnreadable)
@@ -292,14 +324,16 @@ async fn read_body(
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.publisher.ready().await {
-        Ok(()) => {
-            Json(json!({"status": "ready", "raw_topic": state.publisher.topic()})).into_response()
-        }
+    let (status, mut body) = match state.readiness.check(&state.publisher).await {
+        Ok(()) => (StatusCode::OK, json!({"status": "ready"})),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason})),
-        )
-            .into_response(),
+            json!({"status": "not_ready", "reason": reason.to_string()}),
+        ),
+    };
+    // With a spool, its depth: webhooks accepted and not yet in Kafka.
+    if let Some(spool) = &state.spool {
+        body["spool_entries"] = json!(spool.depth());
     }
+    (status, Json(body)).into_response()
 }

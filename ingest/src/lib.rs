@@ -7,12 +7,18 @@
 //! [`Service`](zoomstream_runtime::service::Service).
 
 pub mod body;
+pub mod body_budget;
 pub mod config;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod passthrough;
 pub mod publish;
+pub mod raw_topic;
+pub mod readiness;
 pub mod replay;
+pub mod secrets;
+pub mod spool;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -27,32 +33,40 @@ use axum::response::{IntoResponse as _, Response};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use zoomstream_runtime::endpoints::{self, Health};
-use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
+use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::App;
 
 pub use config::Config;
 pub use http::app;
 
+use crate::body_budget::BodyBudget;
 use crate::http::AppState;
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
+use crate::raw_topic::RawTopicSetup;
+use crate::readiness::Readiness;
 use crate::replay::ReplayCache;
+
+use crate::verify::Verifier;
 
 /// Signatures remembered for replay detection (about 60 bytes each).
 const REPLAY_CACHE_ENTRIES: usize = 200_000;
-use crate::verify::Verifier;
+/// File descriptors kept for everything but client connections (the Kafka producer's sockets
+/// and wake-up pipes, logs): the connection cap fits in the limit minus these.
+const RESERVED_FDS: u64 = 64;
 
 /// A bound, connected ingest service, not yet serving.
 pub struct Ingest {
     listener: TcpListener,
+    listening: Listening,
     /// `/metrics` on a listener of its own (`--metrics-listen`), off the webhook port.
     metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
-    kafka: KafkaArgs,
-    /// The raw topic to create when missing, unless topics are provisioned separately.
-    raw_topic: Option<TopicSpec>,
+    raw_topic: RawTopicSetup,
 }
 
 impl Ingest {
@@ -61,22 +75,39 @@ impl Ingest {
         let metrics = IngestMetrics::new();
         let window = Duration::from_secs(config.replay_window_secs);
         let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
-        let publisher = RawPublisher::new(
+        let publisher = Arc::new(RawPublisher::new(
             &config.kafka,
             config.raw_topic.clone(),
             config.publish_timeout(),
+            config.max_body_bytes,
             metrics.clone(),
-        )?;
+        )?);
+        let body_budget = BodyBudget::new(
+            config.max_body_bytes_in_flight,
+            metrics.body_bytes_in_flight.clone(),
+        );
+        let spool = match &config.spool_dir {
+            Some(dir) => Some(spool::Spool::open(dir, config.spool_max_bytes, &metrics)?),
+            None => None,
+        };
         let state = Arc::new(AppState {
+            spool,
             zoom: verifier(App::Zoom),
             zoom_admin: verifier(App::ZoomAdmin),
             publisher,
             metrics,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),
             max_body_bytes: config.max_body_bytes,
+            body_budget,
             body_timeout: Duration::from_millis(config.body_timeout_ms),
             replays: ReplayCache::new(window, REPLAY_CACHE_ENTRIES),
+            readiness: Readiness::default(),
         });
+        let listening = Listening::new(
+            &config.listener,
+            ListenerMetrics::new(&state.metrics.registry),
+            RESERVED_FDS,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -90,14 +121,26 @@ impl Ingest {
         };
         Ok(Ingest {
             listener,
+            listening,
             metrics_listener,
             state,
-            kafka: config.kafka.clone(),
-            raw_topic: config.topic_creation.create.then(|| {
-                config
-                    .topic_creation
-                    .spec(&config.raw_topic, config.raw_topic_partitions)
-            }),
+            raw_topic: RawTopicSetup {
+                kafka: config.kafka.clone(),
+                topic: config.raw_topic.clone(),
+                create: config.topic_creation.create.then(|| {
+                    config.topic_creation.spec(
+                        &config.raw_topic,
+                        config.raw_topic_partitions,
+                        topic_configs::merged(
+                            topic_configs::RAW_DEFAULTS,
+                            &[topic_config(max_record_bytes(config.max_body_bytes))],
+                            &config.raw_topic_configs,
+                        ),
+                    )
+                }),
+                max_body_bytes: config.max_body_bytes,
+                check: config.check_raw_topic,
+            },
         })
     }
 
@@ -118,42 +161,73 @@ impl Ingest {
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
         let Ingest {
             listener,
+            listening,
             metrics_listener,
             state,
-            kafka,
             raw_topic,
         } = self;
-        // Kafka may come up after ingest: keep trying to create the raw topic; /readyz says
-        // when it is there.
-        let topic_task =
-            raw_topic.map(|topic| tokio::spawn(ensure_raw_topic(kafka, topic, shutdown.clone())));
+        // Kafka may come up after ingest: the raw topic is created and checked in the
+        // background (/readyz says when it is there). A topic too small for ingest's bodies
+        // stops ingest.
+        let stop = shutdown.clone();
+        let drainer = state.spool.clone().map(|spool| {
+            tokio::spawn(spool::drain::drain(
+                spool,
+                state.publisher.clone(),
+                shutdown.clone(),
+            ))
+        });
+        let topic_task = tokio::spawn(async move {
+            let checked = raw_topic.run(stop.clone()).await;
+            if checked.is_err() {
+                stop.cancel();
+            }
+            checked
+        });
         let mut public = app(state.clone());
         let metrics_task = metrics_listener.map(|metrics_listener| {
             public = public.clone().layer(middleware::from_fn(hide_metrics));
             let metrics = endpoints::router(state.metrics.registry.clone(), Health::new());
-            let stop = shutdown.clone().cancelled_owned();
-            tokio::spawn(async move {
-                axum::serve(metrics_listener, metrics)
-                    .with_graceful_shutdown(stop)
-                    .await
-            })
+            // Caps and timeouts of its own, the counters shared with the webhook listener.
+            let listening =
+                Listening::new(&listening.args, listening.metrics.clone(), RESERVED_FDS);
+            let router = guard::harden(metrics, listening.metrics.clone());
+            tokio::spawn(listener::serve(
+                metrics_listener,
+                router,
+                listening,
+                shutdown.clone(),
+                listener::plain,
+            ))
         });
-        axum::serve(listener, public)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP")?;
+        let router = guard::harden(public, listening.metrics.clone());
+        listener::serve(
+            listener,
+            router,
+            listening,
+            shutdown.clone(),
+            listener::plain,
+        )
+        .await;
         if let Some(task) = metrics_task {
-            task.await
-                .context("the metrics endpoint panicked")?
-                .context("serving the metrics endpoint")?;
+            task.await.context("the metrics endpoint panicked")?;
         }
-        if let Some(task) = topic_task {
-            task.abort();
+        if let Some(drainer) = drainer {
+            let _ = drainer.await;
         }
+        let unusable_topic = if topic_task.is_finished() {
+            topic_task.await.ok().and_then(Result::err)
+        } else {
+            topic_task.abort();
+            None
+        };
         let flushing = state.clone();
         tokio::task::spawn_blocking(move || flushing.publisher.flush(Duration::from_secs(10)))
             .await
             .context("flushing the producer")?;
+        if let Some(err) = unusable_topic {
+            return Err(err).context("checking the raw topic");
+        }
         tracing::info!("ingest stopped");
         Ok(())
     }
@@ -165,21 +239,6 @@ async fn hide_metrics(request: Request, next: Next) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     next.run(request).await
-}
-
-async fn ensure_raw_topic(kafka: KafkaArgs, topic: TopicSpec, shutdown: ShutdownToken) {
-    loop {
-        match ensure_topics(&kafka, std::slice::from_ref(&topic)).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(topic = %topic.name, error = format!("{err:#}"), "raw topic not created yet; retrying")
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-    }
 }
 
 impl Service for Ingest {

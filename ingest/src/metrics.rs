@@ -14,8 +14,12 @@ pub struct IngestMetrics {
     pub publish_seconds: Histogram,
     /// Publish failures by kind (`timeout`, `queue_full`, `too_large`, `kafka`).
     pub kafka_errors: IntCounterVec,
-    /// Webhooks being handled right now.
+    /// Verified webhooks being published right now (each holds an in-flight slot).
     pub in_flight: IntGauge,
+    /// Unsigned pass-through headers not published, by header and reason.
+    pub headers_dropped: IntCounterVec,
+    /// Bytes of request bodies received and not yet answered (the body budget's use).
+    pub body_bytes_in_flight: IntGauge,
 }
 
 impl IngestMetrics {
@@ -64,7 +68,28 @@ impl IngestMetrics {
             )
             .expect("valid metric"),
         );
+        let headers_dropped = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "zoomstream_ingest_headers_dropped_total",
+                    "Pass-through headers (x-zm-request-id, x-zm-tracking-id, traceparent) not published for being too long or malformed, by header and reason.",
+                ),
+                &["header", "reason"],
+            )
+            .expect("valid metric"),
+        );
+        let body_bytes_in_flight = register(
+            &registry,
+            IntGauge::new(
+                "zoomstream_ingest_body_bytes_in_flight",
+                "Bytes of request bodies received and not yet answered.",
+            )
+            .expect("valid metric"),
+        );
         IngestMetrics {
+            headers_dropped,
+            body_bytes_in_flight,
             registry,
             requests,
             publish_seconds,

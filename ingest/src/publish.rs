@@ -12,6 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::record_size::max_record_bytes;
 use zoomstream_schemas::raw::headers;
 use zoomstream_schemas::App;
 
@@ -46,6 +47,12 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// The record can never be stored (larger than the producer's or the topic's limit):
+    /// retrying would not help.
+    pub fn is_too_large(&self) -> bool {
+        self.kind() == "too_large"
+    }
+
     /// A bounded label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -65,11 +72,25 @@ impl PublishError {
     }
 }
 
+/// Why ingest is not ready, as `/readyz` answers it: a short code, never a topic name or a
+/// library's error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("kafka_unreachable")]
+    KafkaUnreachable,
+    #[error("raw_topic_missing")]
+    RawTopicMissing,
+    #[error("check_failed")]
+    CheckFailed,
+}
+
 pub struct RawPublisher {
     /// Replaced when librdkafka reports a fatal error (an idempotence guarantee it can no
     /// longer keep): a producer in that state never sends again.
     producer: RwLock<FutureProducer>,
     config: ClientConfig,
+    /// For redacting option values out of librdkafka's errors.
+    kafka: KafkaArgs,
     topic: String,
     timeout: Duration,
     metrics: IngestMetrics,
@@ -80,9 +101,11 @@ impl RawPublisher {
         kafka: &KafkaArgs,
         topic: String,
         timeout: Duration,
+        max_body_bytes: usize,
         metrics: IngestMetrics,
     ) -> anyhow::Result<Self> {
         let timeout_ms = timeout.as_millis().to_string();
+        let max_record = max_record_bytes(max_body_bytes).to_string();
         let config = kafka.client_config(&[
             ("acks", "all"),
             ("enable.idempotence", "true"),
@@ -92,11 +115,20 @@ impl RawPublisher {
             // webhook is rarely written later (and if it is, its event id marks the duplicate).
             ("message.timeout.ms", &timeout_ms),
             ("client.id", "zoomstream-ingest"),
+            // librdkafka's default (1 MB) would refuse bodies ingest accepts.
+            ("message.max.bytes", &max_record),
+            // The raw topic is created with its partitions and configs (raw_topic.rs), never by
+            // a metadata request racing that on a broker that auto-creates topics.
+            ("allow.auto.create.topics", "false"),
         ]);
-        let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
+        let producer: FutureProducer = config
+            .create()
+            .map_err(|err| anyhow::anyhow!(kafka.redacted(&err)))
+            .context("creating the Kafka producer")?;
         Ok(RawPublisher {
             producer: RwLock::new(producer),
             config,
+            kafka: kafka.clone(),
             topic,
             timeout,
             metrics,
@@ -129,7 +161,7 @@ impl RawPublisher {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => *current = fresh,
             Err(err) => {
-                tracing::error!(error = %err, "could not create a new Kafka producer; retrying on the next failure")
+                tracing::error!(error = %self.kafka.redacted(&err), "could not create a new Kafka producer; retrying on the next failure")
             }
         }
     }
@@ -208,22 +240,26 @@ impl RawPublisher {
         result
     }
 
-    /// Whether the broker answers and the raw topic exists with partitions.
-    pub async fn ready(&self) -> Result<(), String> {
+    /// Whether the broker answers and the raw topic exists with partitions. The detail goes to
+    /// the log; callers get a bounded reason.
+    pub async fn ready(&self) -> Result<(), NotReady> {
         let producer = self.producer();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {
             let metadata = producer
                 .client()
                 .fetch_metadata(Some(&topic), Duration::from_secs(1))
-                .map_err(|e| format!("Kafka unreachable: {e}"))?;
+                .map_err(|err| {
+                    tracing::debug!(error = %err, "readiness: Kafka unreachable");
+                    NotReady::KafkaUnreachable
+                })?;
             match metadata.topics().first() {
                 Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
-                _ => Err(format!("raw topic {topic} does not exist yet")),
+                _ => Err(NotReady::RawTopicMissing),
             }
         })
         .await
-        .map_err(|e| format!("readiness check failed: {e}"))?
+        .unwrap_or(Err(NotReady::CheckFailed))
     }
 
     /// Waits for every queued record to be acknowledged; called once, at shutdown.

@@ -8,6 +8,8 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::secrets::SecretTokens;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a request is not from Zoom. Every variant is answered 401; the message says which check
@@ -42,20 +44,23 @@ impl VerifyError {
     }
 }
 
-/// Verifies requests for one Zoom app with that app's secret token.
+/// Verifies requests for one Zoom app with that app's secret tokens (several during a rotation).
 pub struct Verifier {
-    secret: SecretString,
+    secrets: SecretTokens,
     window: Duration,
 }
 
-impl Verifier {
-    pub fn new(secret: SecretString, window: Duration) -> Self {
-        Verifier { secret, window }
-    }
+fn mac(secret: &SecretString) -> HmacSha256 {
+    HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length")
+}
 
-    fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(self.secret.expose_secret().as_bytes())
-            .expect("HMAC takes keys of any length")
+impl Verifier {
+    pub fn new(secrets: impl Into<SecretTokens>, window: Duration) -> Self {
+        Verifier {
+            secrets: secrets.into(),
+            window,
+        }
     }
 
     /// Checks the signature headers against the raw body. `now_secs` is the current unix time.
@@ -83,20 +88,26 @@ impl Verifier {
             .strip_prefix("v0=")
             .and_then(|h| hex::decode_to_slice(h, &mut given).ok())
             .ok_or(VerifyError::MalformedSignature)?;
-        let mut mac = self.mac();
-        mac.update(b"v0:");
-        mac.update(timestamp.as_bytes());
-        mac.update(b":");
-        mac.update(body);
-        // verify_slice compares in constant time.
-        mac.verify_slice(&given)
-            .map_err(|_| VerifyError::SignatureMismatch)?;
-        Ok(given)
+        // Every token is tried (current first); verify_slice compares in constant time.
+        let matches = |secret: &SecretString| {
+            let mut m = mac(secret);
+            m.update(b"v0:");
+            m.update(timestamp.as_bytes());
+            m.update(b":");
+            m.update(body);
+            m.verify_slice(&given).is_ok()
+        };
+        if self.secrets.all().iter().any(matches) {
+            Ok(given)
+        } else {
+            Err(VerifyError::SignatureMismatch)
+        }
     }
 
-    /// The `encryptedToken` Zoom expects in answer to `endpoint.url_validation`.
+    /// The `encryptedToken` Zoom expects in answer to `endpoint.url_validation`: always with
+    /// the current token, the one Zoom validates the endpoint with.
     pub fn encrypt_token(&self, plain_token: &str) -> String {
-        let mut mac = self.mac();
+        let mut mac = mac(self.secrets.current());
         mac.update(plain_token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -189,6 +200,35 @@ mod tests {
         assert_eq!(
             v.verify(Some("1000"), Some(&other), body, 1000),
             Err(VerifyError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_every_token_verifies_and_validation_uses_the_current_one() {
+        let body = br#"{"event":"meeting.started"}"#;
+        let rotating = Verifier::new(
+            SecretTokens::parse("new-secret,s3cret").unwrap(),
+            Duration::from_secs(300),
+        );
+        for secret in ["new-secret", "s3cret"] {
+            let sig = sign(secret, "1000", body);
+            assert!(rotating
+                .verify(Some("1000"), Some(&sig), body, 1000)
+                .is_ok());
+        }
+        let other = sign("retired", "1000", body);
+        assert_eq!(
+            rotating.verify(Some("1000"), Some(&other), body, 1000),
+            Err(VerifyError::SignatureMismatch)
+        );
+        let current = Verifier::new(
+            SecretString::from("new-secret".to_owned()),
+            Duration::from_secs(300),
+        );
+        assert_eq!(rotating.encrypt_token("abc"), current.encrypt_token("abc"));
+        assert_ne!(
+            rotating.encrypt_token("abc"),
+            verifier().encrypt_token("abc")
         );
     }
 

@@ -11,7 +11,7 @@ use zoomstream_ingest::verify::{sign, Verifier};
 const NOW: u64 = 1_700_000_000;
 
 fn verifier() -> Verifier {
-    Verifier::new("prop-secret".to_owned().into(), Duration::from_secs(300))
+    Verifier::new("prop-secret".to_owned(), Duration::from_secs(300))
 }
 
 proptest! {

@@ -6,7 +6,7 @@
 //! batch is aborted and the consumer rewinds to its first record, so nothing is skipped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -19,6 +19,7 @@ use crate::config::Delivery;
 use crate::events;
 use crate::metrics::ProcessorMetrics;
 use crate::producer_context::OutputProducerContext;
+use crate::redeliveries::Redeliveries;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,6 +56,8 @@ pub struct BatchProducer {
     delivery: Delivery,
     pub raw_topic: String,
     pub metrics: ProcessorMetrics,
+    /// Told when a batch commits or aborts (the ids its records first saw).
+    pub redeliveries: Arc<Redeliveries>,
     batch: Mutex<Batch>,
     /// partition → next offset this process committed (for the lag metric).
     committed: Mutex<HashMap<i32, i64>>,
@@ -66,12 +69,14 @@ impl BatchProducer {
         delivery: Delivery,
         raw_topic: String,
         metrics: ProcessorMetrics,
+        redeliveries: Arc<Redeliveries>,
     ) -> Self {
         BatchProducer {
             producer,
             delivery,
             raw_topic,
             metrics,
+            redeliveries,
             batch: Mutex::new(Batch::default()),
             committed: Mutex::new(HashMap::new()),
         }
@@ -183,6 +188,7 @@ impl BatchProducer {
                     committed.insert(partition, next);
                 }
                 drop(committed);
+                self.redeliveries.batch_committed();
                 events::BatchCommitted {
                     records: batch.records,
                     partitions: batch.offsets.len(),
@@ -196,6 +202,7 @@ impl BatchProducer {
                 failed("the producer can no longer deliver", err)
             }
             Err(err) => {
+                self.redeliveries.batch_aborted();
                 events::BatchAborted {
                     error: &err,
                     records: batch.records,

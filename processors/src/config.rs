@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use zoomstream_runtime::kafka::{KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::kafka::{parse_setting, KafkaArgs, TopicCreationArgs};
+use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_runtime::schema_registry::RegistryArgs;
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
@@ -54,6 +55,10 @@ pub struct Config {
         default_value = "0.0.0.0:9090"
     )]
     pub metrics_listen: SocketAddr,
+
+    /// Connection timeouts and caps of the metrics listener.
+    #[command(flatten)]
+    pub listener: zoomstream_runtime::listener::ListenerArgs,
 
     /// exactly-once: outputs and the input offset commit in one Kafka transaction (needs a
     /// broker with transactions; readers use isolation.level=read_committed).
@@ -108,6 +113,34 @@ pub struct Config {
     #[command(flatten)]
     pub topic_creation: TopicCreationArgs,
 
+    /// Ingest's body limit (the same variable): sizes the consumer's fetches (body + 64 KiB),
+    /// the producer's `message.max.bytes` and the created topics' `max.message.bytes` (twice the
+    /// body + 64 KiB: a source record repeats the body's object as JSON), so a webhook ingest
+    /// accepted is read, routed or dead-lettered whole.
+    #[arg(long, env = "ZOOMSTREAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Configs of the source topics the processor creates, as `key=value` (repeatable; in the
+    /// environment, comma-separated), over the defaults `retention.ms=604800000` (7 days: a
+    /// source topic can be rebuilt from the raw topic) and `max.message.bytes`.
+    #[arg(
+        long = "source-topic-config",
+        env = "ZOOMSTREAM_SOURCE_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_setting
+    )]
+    pub source_topic_configs: Vec<(String, String)>,
+
+    /// Configs of the DLQ topic when the processor creates it, over the defaults
+    /// `retention.ms=2592000000` (30 days, for a person to look) and `max.message.bytes`.
+    #[arg(
+        long = "dlq-topic-config",
+        env = "ZOOMSTREAM_DLQ_TOPIC_CONFIG",
+        value_delimiter = ',',
+        value_parser = parse_setting
+    )]
+    pub dlq_topic_configs: Vec<(String, String)>,
+
     /// Partitions of the source and DLQ topics when the processor creates them.
     #[arg(long, env = "ZOOMSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
     pub topic_partitions: i32,
@@ -120,6 +153,16 @@ pub struct Config {
     /// Longest a batch stays open, in milliseconds: bounds the added end-to-end latency.
     #[arg(long, env = "ZOOMSTREAM_BATCH_MAX_MS", default_value_t = 100)]
     pub batch_max_ms: u64,
+
+    /// Zoom redeliveries within this many seconds of the first delivery (same event id) are
+    /// not written to a source again; longer than Zoom's 85-minute retry horizon. 0 turns it
+    /// off; a source's `keep_redeliveries = true` option turns it off for that source.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_REDELIVERY_WINDOW_SECS",
+        default_value_t = 7200
+    )]
+    pub redelivery_window_secs: u64,
 
     /// Backfill: reprocess the raw topic from the beginning for this one source only, under a
     /// group of its own, then exit. Other sources' topics are not written.

@@ -1,5 +1,5 @@
 //! The raw-topic consumer's context: it commits the open batch before partitions are revoked,
-//! and turns librdkafka's statistics into the consumer-lag metric.
+//! rebuilds the redelivery window of partitions assigned, and turns librdkafka's statistics into the consumer-lag metric.
 
 use std::sync::Arc;
 
@@ -52,15 +52,18 @@ impl ConsumerContext for RawConsumerContext {
             if let Err(err) = self.batches.finish(consumer, true) {
                 events::RevokeCommitFailed { error: &err }.emit();
             }
+            self.batches.redeliveries.forget(tpl);
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             events::PartitionsAssigned {
                 partitions: tpl.count(),
             }
             .emit();
+            // Before the first record of these partitions is polled.
+            self.batches.redeliveries.rebuild(consumer, tpl);
         }
     }
 }

@@ -252,6 +252,65 @@ impl DeadLetterLeftToMainGroup {
     }
 }
 
+// Redeliveries (redeliveries.rs).
+
+/// A partition's event ids of the window were read again from the raw topic.
+pub struct RedeliveryStateRebuilt {
+    pub partition: i32,
+    pub event_ids: usize,
+    pub elapsed: Duration,
+}
+
+impl RedeliveryStateRebuilt {
+    pub fn emit(self) {
+        tracing::info!(
+            partition = self.partition,
+            event_ids = self.event_ids,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "redelivery window rebuilt from the raw topic"
+        );
+    }
+}
+
+/// A partition's event ids could not be read again: a redelivery of an event processed before
+/// the assignment may be written twice.
+pub struct RedeliveryStateIncomplete<'a> {
+    /// -1 when the committed offsets themselves could not be read.
+    pub partition: i32,
+    pub error: &'a KafkaError,
+}
+
+impl RedeliveryStateIncomplete<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            partition = self.partition,
+            error = %self.error,
+            "could not rebuild the redelivery window; earlier events' redeliveries may be written again"
+        );
+    }
+}
+
+/// A Zoom redelivery (an event id already written within the window) was not written to a
+/// source again.
+pub struct RedeliveryDropped<'a> {
+    pub source: &'a str,
+    pub event_id: &'a str,
+}
+
+impl RedeliveryDropped<'_> {
+    pub fn emit(self, metrics: &ProcessorMetrics) {
+        tracing::debug!(
+            source = self.source,
+            event_id = self.event_id,
+            "redelivery not written again"
+        );
+        metrics
+            .redeliveries_dropped
+            .with_label_values(&[self.source])
+            .inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

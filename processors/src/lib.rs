@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod pipeline;
 pub mod producer_context;
+pub mod redeliveries;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -27,9 +28,12 @@ use rdkafka::producer::{Producer as _, ThreadedProducer};
 use tokio::net::TcpListener;
 use zoomstream_runtime::endpoints::{self, Health};
 use zoomstream_runtime::kafka::{ensure_topics, TopicSpec};
+use zoomstream_runtime::listener::{self, guard, ListenerArgs, ListenerMetrics, Listening};
+use zoomstream_runtime::record_size::{max_output_record_bytes, max_record_bytes, topic_config};
 use zoomstream_runtime::schema_registry::SchemaRegistry;
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
+use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::avro::{self, Encoder};
 use zoomstream_schemas::catalogue::UserIdentity;
 use zoomstream_schemas::sources;
@@ -41,6 +45,7 @@ use crate::consumer_context::RawConsumerContext;
 use crate::metrics::ProcessorMetrics;
 use crate::pipeline::Pipeline;
 use crate::producer_context::OutputProducerContext;
+use crate::redeliveries::Redeliveries;
 use crate::route::{Route, Router};
 
 /// A processor with its sources loaded, topics created and metrics endpoint bound.
@@ -53,6 +58,7 @@ pub struct Processor {
 
 impl Processor {
     pub async fn build(config: Config) -> anyhow::Result<Processor> {
+        config.listener.validate()?;
         let file = sources::load(&config.sources)
             .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
         let mut selected = file.sources;
@@ -67,11 +73,31 @@ impl Processor {
         }
         let routes = encoders(&config, selected).await?;
         let creation = &config.topic_creation;
+        let size = [topic_config(max_output_record_bytes(config.max_body_bytes))];
+        let source_configs = topic_configs::merged(
+            topic_configs::SOURCE_DEFAULTS,
+            &size,
+            &config.source_topic_configs,
+        );
         let mut topics: Vec<TopicSpec> = routes
             .iter()
-            .map(|r| creation.spec(&r.source.topic, config.topic_partitions))
+            .map(|r| {
+                creation.spec(
+                    &r.source.topic,
+                    config.topic_partitions,
+                    source_configs.clone(),
+                )
+            })
             .collect();
-        topics.push(creation.spec(&config.dlq_topic, config.topic_partitions));
+        topics.push(creation.spec(
+            &config.dlq_topic,
+            config.topic_partitions,
+            topic_configs::merged(
+                topic_configs::DLQ_DEFAULTS,
+                &size,
+                &config.dlq_topic_configs,
+            ),
+        ));
         if creation.create {
             ensure_topics(&config.kafka, &topics)
                 .await
@@ -111,6 +137,7 @@ impl Processor {
         let health = Health::new();
         let http = tokio::spawn(serve_metrics(
             metrics_listener,
+            config.listener.clone(),
             metrics.clone(),
             health.clone(),
             shutdown.clone(),
@@ -219,17 +246,27 @@ fn schema_id(
     }
 }
 
+/// librdkafka's default `fetch.max.bytes` (50 MiB), kept unless one record is larger.
+const FETCH_MAX_BYTES_DEFAULT: usize = 52_428_800;
+
 fn pipeline(
     config: &Config,
     router: Router,
     metrics: ProcessorMetrics,
 ) -> anyhow::Result<Pipeline> {
     let transactional_id = config.transactional_id();
+    // Sized from ingest's body limit (librdkafka's defaults stop at about 1 MB): a fetch must
+    // hold the largest raw record; a source record may be twice the body (record_size.rs).
+    let max_record = max_record_bytes(config.max_body_bytes);
+    let max_record_text = max_record.to_string();
+    let max_output_text = max_output_record_bytes(config.max_body_bytes).to_string();
+    let fetch_max_text = max_record.max(FETCH_MAX_BYTES_DEFAULT).to_string();
     let mut producer_settings = vec![
         ("acks", "all"),
         ("enable.idempotence", "true"),
         ("linger.ms", "5"),
         ("client.id", "zoomstream-processor"),
+        ("message.max.bytes", max_output_text.as_str()),
     ];
     if config.delivery == Delivery::ExactlyOnce {
         producer_settings.push(("transactional.id", &transactional_id));
@@ -241,6 +278,7 @@ fn pipeline(
         .kafka
         .client_config(&producer_settings)
         .create_with_context(OutputProducerContext::default())
+        .map_err(|err| anyhow::anyhow!(config.kafka.redacted(&err)))
         .context("creating the Kafka producer")?;
     if config.delivery == Delivery::ExactlyOnce {
         producer
@@ -250,11 +288,28 @@ fn pipeline(
 
     let group_id = config.effective_group_id();
     let backfill = config.backfill_source.is_some();
+    let loader_group = format!("{group_id}.redeliveries");
+    let redeliveries = Arc::new(Redeliveries::new(
+        Duration::from_secs(config.redelivery_window_secs),
+        // A reader without a group (the id is never joined or committed to).
+        config.kafka.client_config(&[
+            ("group.id", loader_group.as_str()),
+            ("client.id", "zoomstream-processor-redeliveries"),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+            ("enable.partition.eof", "true"),
+            ("max.partition.fetch.bytes", max_record_text.as_str()),
+            ("fetch.max.bytes", fetch_max_text.as_str()),
+            ("message.max.bytes", max_record_text.as_str()),
+        ]),
+        config.raw_topic.clone(),
+    ));
     let batches = Arc::new(BatchProducer::new(
         producer,
         config.delivery,
         config.raw_topic.clone(),
         metrics,
+        redeliveries,
     ));
     let instance_id = config.group_instance_id();
     let mut consumer_settings = vec![
@@ -278,6 +333,9 @@ fn pipeline(
             if backfill { "true" } else { "false" },
         ),
         ("statistics.interval.ms", "5000"),
+        ("max.partition.fetch.bytes", max_record_text.as_str()),
+        ("fetch.max.bytes", fetch_max_text.as_str()),
+        ("message.max.bytes", max_record_text.as_str()),
     ];
     if let Some(id) = &instance_id {
         consumer_settings.push(("group.instance.id", id));
@@ -288,6 +346,7 @@ fn pipeline(
         .create_with_context(RawConsumerContext {
             batches: batches.clone(),
         })
+        .map_err(|err| anyhow::anyhow!(config.kafka.redacted(&err)))
         .context("creating the Kafka consumer")?;
     consumer
         .subscribe(&[&config.raw_topic])
@@ -306,17 +365,17 @@ fn pipeline(
 /// `/healthz` and `/metrics` on the metrics listener until `shutdown`.
 async fn serve_metrics(
     listener: TcpListener,
+    args: ListenerArgs,
     metrics: ProcessorMetrics,
     health: Health,
     shutdown: ShutdownToken,
 ) {
-    let app = endpoints::router(metrics.registry, health);
-    if let Err(err) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %err, "metrics endpoint failed");
-    }
+    let listening = Listening::new(&args, ListenerMetrics::new(&metrics.registry), 64);
+    let app = guard::harden(
+        endpoints::router(metrics.registry, health),
+        listening.metrics.clone(),
+    );
+    listener::serve(listener, app, listening, shutdown, listener::plain).await;
 }
 
 impl Service for Processor {

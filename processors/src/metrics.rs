@@ -40,6 +40,8 @@ pub struct ProcessorMetrics {
     pub commit_seconds: Histogram,
     /// Batches by [`BatchOutcome`] (both from start-up).
     pub batches: IntCounterVec,
+    /// Zoom redeliveries not written again, by source name.
+    pub redeliveries_dropped: IntCounterVec,
     /// Records between the group's committed offsets and the end of the raw topic, over the
     /// partitions this process owns (updated with librdkafka's statistics, every 5 s).
     pub consumer_lag: IntGauge,
@@ -91,6 +93,11 @@ impl ProcessorMetrics {
                 "zoomstream_processor_commit_duration_seconds",
                 "Time to commit one batch of outputs and input offsets.",
                 vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
+            ),
+            redeliveries_dropped: counter_vec(
+                "zoomstream_processor_redeliveries_dropped_total",
+                "Zoom redeliveries (an event id already written within the window) not written again, by source.",
+                &["source"],
             ),
             batches: counter_vec(
                 "zoomstream_processor_batches_total",

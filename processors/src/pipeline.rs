@@ -102,6 +102,12 @@ impl Pipeline {
             event_id: header(headers::EVENT_ID),
             received_at: header(headers::RECEIVED_AT),
         };
+        let redelivery = raw.event_id.is_some_and(|id| {
+            let ts = msg.timestamp().to_millis().unwrap_or_default();
+            self.batches
+                .redeliveries
+                .is_redelivery(msg.partition(), id, ts)
+        });
         let outputs = self.router.route(&raw);
         let metrics = &self.batches.metrics;
         events::RecordRouted {
@@ -110,6 +116,15 @@ impl Pipeline {
         .emit(metrics);
         for output in outputs {
             match output {
+                Output::Record { route, .. }
+                    if redelivery && !route.source.options.keep_redeliveries =>
+                {
+                    events::RedeliveryDropped {
+                        source: &route.source.name,
+                        event_id: raw.event_id.unwrap_or_default(),
+                    }
+                    .emit(metrics);
+                }
                 Output::Record {
                     route,
                     record,

@@ -30,19 +30,63 @@ pub struct KafkaArgs {
         long = "kafka-option",
         env = "ZOOMSTREAM_KAFKA_OPTIONS",
         value_delimiter = ',',
-        value_parser = parse_option,
+        value_parser = OptionParser,
         hide_env_values = true
     )]
     pub options: Vec<(String, String)>,
 }
 
-fn parse_option(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected key=value, got {s:?}"))?;
+/// Parses `key=value` without ever echoing the value: clap's own error for a refused value
+/// quotes it, and these values hold SASL passwords.
+#[derive(Clone, Copy)]
+struct OptionParser;
+
+impl clap::builder::TypedValueParser for OptionParser {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let parsed = value
+            .to_str()
+            .ok_or(OptionError::NotUtf8)
+            .and_then(parse_option);
+        parsed.map_err(|err| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "--kafka-option / ZOOMSTREAM_KAFKA_OPTIONS: {err} (the value is not shown)\n"
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// A librdkafka option that cannot be parsed; never quotes the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+enum OptionError {
+    #[error("an entry is not of the form key=value")]
+    NoEquals,
+    #[error("an entry has an empty option name")]
+    EmptyName,
+    #[error("an entry is not UTF-8")]
+    NotUtf8,
+}
+
+/// Parses `key=value` of a setting that is no secret (topic configs): errors quote the entry.
+pub fn parse_setting(s: &str) -> Result<(String, String), String> {
+    parse_option(s).map_err(|err| format!("{err}: {s:?}"))
+}
+
+fn parse_option(s: &str) -> Result<(String, String), OptionError> {
+    let (k, v) = s.split_once('=').ok_or(OptionError::NoEquals)?;
     let k = k.trim();
     if k.is_empty() {
-        return Err(format!("empty librdkafka option name in {s:?}"));
+        return Err(OptionError::EmptyName);
     }
     Ok((k.to_owned(), v.trim().to_owned()))
 }
@@ -64,6 +108,18 @@ impl KafkaArgs {
             brokers: brokers.into(),
             options: Vec::new(),
         }
+    }
+
+    /// `error` as text with every passthrough value replaced by `<redacted>`: librdkafka's
+    /// config errors quote the value they refuse.
+    pub fn redacted(&self, error: &dyn fmt::Display) -> String {
+        let mut text = error.to_string();
+        for (_, value) in &self.options {
+            if !value.is_empty() {
+                text = text.replace(value.as_str(), "<redacted>");
+            }
+        }
+        text
     }
 
     /// A client config with the brokers, the given service defaults, then the user's passthrough.
@@ -88,6 +144,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// Topic configs set at creation (`retention.ms`, `max.message.bytes` …).
+    pub configs: Vec<(String, String)>,
 }
 
 /// Whether and how a service creates the topics it writes. Flattened into the config of each
@@ -116,30 +174,41 @@ pub struct TopicCreationArgs {
 }
 
 impl TopicCreationArgs {
-    /// The spec of a topic this service creates.
-    pub fn spec(&self, name: impl Into<String>, partitions: i32) -> TopicSpec {
+    /// The spec of a topic this service creates, with its configs.
+    pub fn spec(
+        &self,
+        name: impl Into<String>,
+        partitions: i32,
+        configs: Vec<(String, String)>,
+    ) -> TopicSpec {
         TopicSpec {
             name: name.into(),
             partitions,
             replication_factor: self.replication_factor,
+            configs,
         }
     }
 }
 
-/// Creates the topics that do not exist yet. A topic that already exists is left as it is.
+/// Creates the topics that do not exist yet, with their configs. A topic that already exists is
+/// left as it is.
 #[tracing::instrument(skip_all, fields(topics = topics.len()))]
 pub async fn ensure_topics(kafka: &KafkaArgs, topics: &[TopicSpec]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka
         .client_config(&[])
         .create()
+        .map_err(|err| anyhow::anyhow!(kafka.redacted(&err)))
         .context("creating the Kafka admin client")?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
-            NewTopic::new(
-                &t.name,
-                t.partitions,
-                TopicReplication::Fixed(t.replication_factor),
+            t.configs.iter().fold(
+                NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                ),
+                |topic, (k, v)| topic.set(k, v),
             )
         })
         .collect();
@@ -186,7 +255,40 @@ mod tests {
             parse_option("a.b = c=d").unwrap(),
             ("a.b".into(), "c=d".into())
         );
-        assert!(parse_option("novalue").is_err());
-        assert!(parse_option("=x").is_err());
+        assert_eq!(parse_option("novalue"), Err(OptionError::NoEquals));
+        assert_eq!(parse_option("=x"), Err(OptionError::EmptyName));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    #[test]
+    fn a_refused_option_is_never_echoed() {
+        use clap::Parser as _;
+        let err = Cli::try_parse_from(["x", "--kafka-option", "sasl.password:hunter2"])
+            .err()
+            .expect("refused");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("key=value") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+
+        let cli = Cli::parse_from(["x", "--kafka-option", "security.protocol=hunter2"]);
+        let err = cli
+            .kafka
+            .client_config(&[])
+            .create::<rdkafka::producer::BaseProducer>()
+            .err()
+            .expect("librdkafka refuses the protocol");
+        assert!(err.to_string().contains("hunter2"), "librdkafka quotes it");
+        let shown = cli.kafka.redacted(&err);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }

@@ -44,6 +44,8 @@ use crate::frames::{self, SourceSpec};
 use crate::hub::{HubLease, HubStatus, Hubs, LiveEvent, Throttle};
 use crate::metrics::{Reason, SseMetrics};
 use crate::position::Position;
+use crate::quotas::QuotaSlot;
+use crate::resume::{self, ResumeError};
 
 /// Where a new stream starts.
 #[derive(Debug, Clone)]
@@ -97,22 +99,39 @@ const SUBSCRIBE_BEFORE_RESPONSE: Duration = Duration::from_secs(5);
 
 type Subscription = (broadcast::Receiver<Arc<LiveEvent>>, Position);
 
-/// Starts a stream: `None` when the service already has `max_clients` clients.
+/// Why a stream was not started.
+#[derive(Debug)]
+pub enum Refused {
+    /// The service already has `max_clients` clients.
+    TooManyClients,
+    /// The `Last-Event-ID` is not a position of the topic.
+    BadId(ResumeError),
+}
+
+/// Starts a stream, holding `quota` (its token's and address's place) while it lasts.
 pub async fn open(
     streams: &Arc<Streams>,
     source: Arc<SourceSpec>,
     start: Start,
     kill: CancellationToken,
-) -> Option<ClientBody> {
+    quota: QuotaSlot,
+) -> Result<ClientBody, Refused> {
     let hub = streams.hubs.lease(&source);
     let subscription = tokio::time::timeout(SUBSCRIBE_BEFORE_RESPONSE, live(&hub))
         .await
         .ok()
         .flatten();
+    // A feed not live yet (the topic does not exist) cannot check an id; the stream waits
+    // for it, and an id it cannot follow is read from the beginning of what exists then.
+    if let (Start::Resume(id), Some((_, live))) = (&start, &subscription) {
+        resume::check(id, live, &hub)
+            .await
+            .map_err(Refused::BadId)?;
+    }
     // Counted from here on (no await below): the body's drop uncounts it.
     if streams.clients.fetch_add(1, Ordering::SeqCst) >= streams.max_clients {
         streams.clients.fetch_sub(1, Ordering::SeqCst);
-        return None;
+        return Err(Refused::TooManyClients);
     }
     let (tx, rx) = mpsc::channel(streams.client_buffer);
     let farewell = Arc::new(Mutex::new(None));
@@ -136,6 +155,7 @@ pub async fn open(
         streams: streams.clone(),
         source: source.clone(),
         _closed: closed.clone().drop_guard(),
+        _quota: quota,
     };
     let feeder = Feeder {
         streams: streams.clone(),
@@ -148,7 +168,7 @@ pub async fn open(
         closed,
     };
     tokio::spawn(feeder.run(start, hub, subscription, farewell, kill));
-    Some(body)
+    Ok(body)
 }
 
 /// The hub's live feed once it is live; `None` if it stopped first.
@@ -177,6 +197,8 @@ pub struct ClientBody {
     source: Arc<SourceSpec>,
     /// Tells the feeder the body is gone (the client left, or the connection was cut).
     _closed: DropGuard,
+    /// The stream's place in its token's and address's quotas.
+    _quota: QuotaSlot,
 }
 
 impl futures_core::Stream for ClientBody {
@@ -443,7 +465,7 @@ impl Feeder {
         }
         .emit(&streams.metrics);
         let consumer: StreamConsumer = streams.kafka.client_config(&catch_up_settings()).create().map_err(|err| {
-            tracing::error!(source = %source.name, error = %err, "cannot create a catch-up consumer");
+            tracing::error!(source = %source.name, error = %streams.kafka.redacted(&err), "cannot create a catch-up consumer");
             Reason::SourceUnavailable
         })?;
         let mut assignment = TopicPartitionList::new();

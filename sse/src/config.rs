@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use secrecy::{ExposeSecret as _, SecretString};
 use zoomstream_runtime::kafka::KafkaArgs;
+use zoomstream_runtime::listener::ListenerArgs;
 use zoomstream_runtime::schema_registry::RegistryArgs;
 
 /// zoomstream-sse: each source of the sources file as a private, resumable Server-Sent Events
@@ -20,6 +21,11 @@ pub struct Config {
     /// Address to listen on for streams, health and metrics. Port 0 picks a free port.
     #[arg(long, env = "ZOOMSTREAM_SSE_LISTEN", default_value = "0.0.0.0:8090")]
     pub listen: SocketAddr,
+
+    /// Connection timeouts and caps of the listener (the idle timeout must exceed the
+    /// keep-alive interval, which keeps a quiet stream's connection busy).
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 
     /// The sources file: which sources exist, their topics and schemas.
     #[arg(
@@ -97,6 +103,23 @@ pub struct Config {
     #[arg(long, env = "ZOOMSTREAM_SSE_MAX_CLIENTS", default_value_t = 10_000)]
     pub max_clients: usize,
 
+    /// Most streams open with one token (over all its sources); beyond, 429.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_SSE_MAX_CLIENTS_PER_TOKEN",
+        default_value_t = 1_000
+    )]
+    pub max_clients_per_token: usize,
+
+    /// Most streams open from one client address; beyond, 429. Behind a proxy every client
+    /// has its address: raise it to `max_clients` there.
+    #[arg(
+        long,
+        env = "ZOOMSTREAM_SSE_MAX_CLIENTS_PER_ADDRESS",
+        default_value_t = 1_000
+    )]
+    pub max_clients_per_address: usize,
+
     /// How long a source's live consumer stays after its last client left, in milliseconds.
     #[arg(
         long,
@@ -153,6 +176,7 @@ impl fmt::Debug for Config {
             .collect();
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("listener", &self.listener)
             .field("sources", &self.sources)
             .field("kafka", &self.kafka)
             .field("registry", &self.registry)
@@ -166,6 +190,8 @@ impl fmt::Debug for Config {
             .field("live_buffer", &self.live_buffer)
             .field("max_catchups", &self.max_catchups)
             .field("max_clients", &self.max_clients)
+            .field("max_clients_per_token", &self.max_clients_per_token)
+            .field("max_clients_per_address", &self.max_clients_per_address)
             .field("consumer_idle_ms", &self.consumer_idle_ms)
             .field("cors_origins", &self.cors_origins)
             .field("shutdown_grace_ms", &self.shutdown_grace_ms)
@@ -178,6 +204,10 @@ impl fmt::Debug for Config {
 pub enum ConfigError {
     #[error("{0} must be greater than zero")]
     NotPositive(&'static str),
+    #[error(transparent)]
+    Listener(#[from] zoomstream_runtime::listener::args::ListenerArgsError),
+    #[error("idle_timeout_ms ({idle}) must exceed keep_alive_ms ({keep_alive}), or quiet streams are cut")]
+    IdleBelowKeepAlive { idle: u64, keep_alive: u64 },
     // Never echo the setting: it holds the token.
     #[error("ZOOMSTREAM_SSE_SOURCE_TOKENS / --source-token: entry {0} is not source-name=token with both parts set")]
     MalformedSourceToken(usize),
@@ -203,10 +233,22 @@ impl Config {
             ("live_buffer", self.live_buffer as u64),
             ("max_catchups", self.max_catchups as u64),
             ("max_clients", self.max_clients as u64),
+            ("max_clients_per_token", self.max_clients_per_token as u64),
+            (
+                "max_clients_per_address",
+                self.max_clients_per_address as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::NotPositive(name));
             }
+        }
+        self.listener.validate()?;
+        if self.listener.idle_timeout_ms <= self.keep_alive_ms {
+            return Err(ConfigError::IdleBelowKeepAlive {
+                idle: self.listener.idle_timeout_ms,
+                keep_alive: self.keep_alive_ms,
+            });
         }
         self.source_tokens()?;
         Ok(())

@@ -13,54 +13,30 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// A TCP listener whose connections can be cut one by one or all together.
-pub struct KillableListener {
-    inner: TcpListener,
-    root: CancellationToken,
-}
-
-impl KillableListener {
-    pub fn new(inner: TcpListener, root: CancellationToken) -> Self {
-        KillableListener { inner, root }
-    }
-}
-
-impl Listener for KillableListener {
-    type Io = KillableIo;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.inner).await;
+/// Makes each accepted stream one that can be cut, alone or with all the others (`root`): the
+/// `wrap` of [`zoomstream_runtime::listener::serve`].
+pub fn killable(root: CancellationToken) -> impl Fn(TcpStream, SocketAddr) -> (KillableIo, Conn) {
+    move |stream, remote| {
         // Events are small and latency matters more than packet count.
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
-        let kill = self.root.child_token();
-        (
-            KillableIo {
-                inner: stream,
-                killed: Box::pin(kill.clone().cancelled_owned()),
-                kill,
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+        let kill = root.child_token();
+        let io = KillableIo {
+            inner: stream,
+            killed: Box::pin(kill.clone().cancelled_owned()),
+        };
+        (io, Conn { remote, kill })
     }
 }
 
 /// A TCP stream whose reads and writes fail once its token is cancelled.
 pub struct KillableIo {
     inner: TcpStream,
-    kill: CancellationToken,
     killed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
@@ -139,13 +115,4 @@ impl AsyncWrite for KillableIo {
 pub struct Conn {
     pub remote: SocketAddr,
     pub kill: CancellationToken,
-}
-
-impl Connected<IncomingStream<'_, KillableListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        Conn {
-            remote: *stream.remote_addr(),
-            kill: stream.io().kill.clone(),
-        }
-    }
 }

@@ -2,11 +2,15 @@
 //!
 //! | request | answer |
 //! | --- | --- |
-//! | unknown source | 404 |
 //! | no token, or one that does not open the source | 401, `WWW-Authenticate: Bearer`, no data |
-//! | `Last-Event-ID` this service did not issue, `from` not `earliest`/`latest` | 400 |
+//! | unknown source (with a token that opens every source without its own tokens) | 404 |
+//! | `Last-Event-ID` this service did not issue, or not a position of the topic (a partition it does not have, an offset past the end), `from` not `earliest`/`latest` | 400 with the reason |
+//! | `max_clients_per_token` streams open with the token, or `max_clients_per_address` from the address | 429, `retry-after: 5` |
 //! | `max_clients` streams open | 503, `retry-after: 5` |
 //! | otherwise | 200 `text/event-stream` |
+//!
+//! The token is checked before the source's existence, so source names cannot be enumerated
+//! without a token: only a token that would open an unknown source learns it is unknown.
 //!
 //! The token comes as `Authorization: Bearer <token>`, or as `?access_token=<token>` for
 //! browsers, whose `EventSource` cannot set headers. The query string is never logged.
@@ -22,20 +26,24 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use zoomstream_runtime::endpoints::{self, Health};
+use zoomstream_runtime::listener::limits::client_of;
 
-use crate::client::{self, Start, Streams};
+use crate::client::{self, Refused, Start, Streams};
 use crate::conn::Conn;
 use crate::events::StreamRequestAnswered;
 use crate::frames::SourceSpec;
 use crate::metrics::{outcome, SseMetrics};
 use crate::position::Position;
-use crate::tokens::Tokens;
+use crate::quotas::{QuotaScope, Quotas};
+use crate::resume::ResumeError;
+use crate::tokens::{self, Tokens};
 
 pub struct AppState {
     pub sources: HashMap<String, Arc<SourceSpec>>,
     pub tokens: Tokens,
     pub streams: Arc<Streams>,
     pub metrics: SseMetrics,
+    pub quotas: Arc<Quotas>,
     pub cors_origins: Vec<String>,
 }
 
@@ -83,17 +91,8 @@ async fn answer(
     };
     let count = |outcome| StreamRequestAnswered { outcome }.emit(&state.metrics);
 
-    let Some(source) = state.sources.get(name) else {
-        count(outcome::UNKNOWN_SOURCE);
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_source",
-            "no source of that name",
-        );
-    };
-
     let presented = bearer(headers).or_else(|| param("access_token"));
-    if !presented.is_some_and(|token| state.tokens.allows(name, token)) {
+    let Some(token) = presented.filter(|token| state.tokens.allows(name, token)) else {
         count(outcome::UNAUTHORIZED);
         let challenge = if presented.is_some() {
             r#"Bearer realm="zoomstream-sse", error="invalid_token""#
@@ -110,7 +109,15 @@ async fn answer(
             HeaderValue::from_static(challenge),
         );
         return response;
-    }
+    };
+    let Some(source) = state.sources.get(name) else {
+        count(outcome::UNKNOWN_SOURCE);
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            "no source of that name",
+        );
+    };
 
     // Last-Event-ID (set by EventSource on reconnect) wins over ?last_event_id, which wins over
     // ?from.
@@ -143,17 +150,52 @@ async fn answer(
         }
     };
 
-    let Some(body) = client::open(&state.streams, source.clone(), start, conn.kill).await else {
-        count(outcome::TOO_MANY_CLIENTS);
-        let mut response = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_clients",
-            "too many streams are open; retry later",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+    let quota = match state
+        .quotas
+        .admit(tokens::digest(token), client_of(conn.remote.ip()))
+    {
+        Ok(quota) => quota,
+        Err(scope) => {
+            let (code, message) = match scope {
+                QuotaScope::Token => (
+                    outcome::TOKEN_STREAM_LIMIT,
+                    "too many streams are open with this token; close one or retry later",
+                ),
+                QuotaScope::Address => (
+                    outcome::ADDRESS_STREAM_LIMIT,
+                    "too many streams are open from this address; close one or retry later",
+                ),
+            };
+            count(code);
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, code, message);
+        }
+    };
+    let body = match client::open(&state.streams, source.clone(), start, conn.kill, quota).await {
+        Ok(body) => body,
+        Err(Refused::TooManyClients) => {
+            count(outcome::TOO_MANY_CLIENTS);
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_clients",
+                "too many streams are open; retry later",
+            );
+        }
+        Err(Refused::BadId(err @ ResumeError::Unchecked(_))) => {
+            count(outcome::SOURCE_UNAVAILABLE);
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                err.code(),
+                &err.to_string(),
+            );
+        }
+        Err(Refused::BadId(err)) => {
+            count(outcome::BAD_LAST_EVENT_ID);
+            return error(
+                StatusCode::BAD_REQUEST,
+                err.code(),
+                &format!("Last-Event-ID is not a position of this stream: {err}"),
+            );
+        }
     };
     count(outcome::STREAMING);
     Response::builder()
@@ -164,6 +206,15 @@ async fn answer(
         .header("x-accel-buffering", "no")
         .body(Body::from_stream(body))
         .expect("a valid response")
+}
+
+/// An error answer the client may retry after a while.
+fn retry_later(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = error(status, code, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
@@ -178,7 +229,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// CORS for browsers on allowed origins: `EventSource` needs only the allow-origin header.
 fn cors(state: &AppState, headers: &HeaderMap, response: &mut Response) {
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    // `null` is the origin of sandboxed frames and local files: any page can claim it, so it
+    // is never allowed, not even by `*`.
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .filter(|o| o.as_bytes() != b"null")
+    else {
         return;
     };
     let allowed = state

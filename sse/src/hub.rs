@@ -54,6 +54,9 @@ pub struct Hub {
     position: Mutex<Option<Position>>,
     status: watch::Sender<HubStatus>,
     leases: AtomicUsize,
+    /// The live consumer, once live: asked for a partition's end when a client's id is ahead
+    /// of the feed.
+    consumer: Mutex<Option<Arc<StreamConsumer>>>,
 }
 
 impl Hub {
@@ -66,6 +69,22 @@ impl Hub {
 
     pub fn status(&self) -> watch::Receiver<HubStatus> {
         self.status.subscribe()
+    }
+
+    /// The end (last stable offset) of `partition` as Kafka tells it now; `None` when the hub
+    /// is not live or Kafka does not answer within a second.
+    pub async fn end_offset(&self, partition: i32) -> Option<i64> {
+        let consumer = self.consumer.lock().expect("hub lock").clone()?;
+        let topic = self.source.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(1))
+                .ok()
+                .map(|(_, high)| high)
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     fn publish(&self, event: LiveEvent) {
@@ -146,6 +165,7 @@ impl Hubs {
                     position: Mutex::new(None),
                     status: watch::Sender::new(HubStatus::Starting),
                     leases: AtomicUsize::new(0),
+                    consumer: Mutex::new(None),
                 });
                 let task = tokio::spawn(run(hub.clone(), self.inner.clone()));
                 let mut tasks = self.inner.tasks.lock().expect("tasks lock");
@@ -228,6 +248,7 @@ async fn run(hub: Arc<Hub>, inner: Arc<HubsInner>) {
             inner.forget(&hub);
         }
     }
+    hub.consumer.lock().expect("hub lock").take();
     hub.status.send_replace(HubStatus::Stopped);
 }
 
@@ -238,6 +259,7 @@ async fn feed(hub: &Arc<Hub>, inner: &HubsInner) -> anyhow::Result<()> {
             .kafka
             .client_config(&live_consumer_settings())
             .create()
+            .map_err(|err| anyhow!(inner.kafka.redacted(&err)))
             .context("creating the live Kafka consumer")?,
     );
     let mut idle = Idleness {
@@ -284,6 +306,7 @@ async fn feed(hub: &Arc<Hub>, inner: &HubsInner) -> anyhow::Result<()> {
     }
     .emit(&inner.metrics);
     *hub.position.lock().expect("hub lock") = Some(start);
+    *hub.consumer.lock().expect("hub lock") = Some(consumer.clone());
     hub.status.send_replace(HubStatus::Live);
 
     let mut warnings = Throttle::new(Duration::from_secs(10));

@@ -27,6 +27,8 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod position;
+pub mod quotas;
+pub mod resume;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -39,6 +41,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use zoomstream_runtime::listener::{self, guard, ListenerMetrics, Listening};
 use zoomstream_runtime::schema_registry::{SchemaRegistry, WriterSchemaCache};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
@@ -49,16 +52,18 @@ pub use frames::DISCONNECTED_EVENT;
 pub use position::Position;
 
 use crate::client::Streams;
-use crate::conn::{Conn, KillableListener};
+use crate::conn::killable;
 use crate::frames::SourceSpec;
 use crate::http::AppState;
 use crate::hub::Hubs;
 use crate::metrics::SseMetrics;
+use crate::quotas::Quotas;
 use crate::tokens::Tokens;
 
 /// A bound SSE service, not yet serving.
 pub struct Sse {
     listener: TcpListener,
+    listening: Listening,
     state: Arc<AppState>,
     hubs: Hubs,
     /// Cancelled when serving should stop (the token given to `run_until` fired).
@@ -137,13 +142,22 @@ impl Sse {
             tokens,
             streams,
             metrics,
+            quotas: Quotas::new(config.max_clients_per_token, config.max_clients_per_address),
             cors_origins: config.cors_origins.clone(),
         });
+        // Every catch-up and live consumer holds Kafka sockets and wake-up pipes of its own.
+        let reserved_fds = 64 + 16 * (config.max_catchups + state.sources.len()) as u64;
+        let listening = Listening::new(
+            &config.listener,
+            ListenerMetrics::new(&state.metrics.registry),
+            reserved_fds,
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         Ok(Sse {
             listener,
+            listening,
             state,
             hubs,
             stop,
@@ -164,6 +178,7 @@ impl Sse {
     pub async fn run_until(self, shutdown: ShutdownToken) -> anyhow::Result<()> {
         let Sse {
             listener,
+            listening,
             state,
             hubs,
             stop,
@@ -175,20 +190,22 @@ impl Sse {
             shutdown.cancelled().await;
             trigger.cancel();
         });
-        let serve = axum::serve(
-            KillableListener::new(listener, cut_all.clone()),
-            http::app(state).into_make_service_with_connect_info::<Conn>(),
-        )
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let serve = std::future::IntoFuture::into_future(serve);
+        let router = guard::harden(http::app(state), listening.metrics.clone());
+        let serve = listener::serve(
+            listener,
+            router,
+            listening,
+            stop.clone(),
+            killable(cut_all.clone()),
+        );
         tokio::pin!(serve);
         tokio::select! {
-            served = &mut serve => served.context("serving HTTP")?,
+            () = &mut serve => {}
             _ = stop.cancelled() => {
                 if tokio::time::timeout(shutdown_grace, &mut serve).await.is_err() {
                     tracing::warn!("cutting the connections of clients that did not take their final event");
                     cut_all.cancel();
-                    serve.await.context("serving HTTP")?;
+                    serve.await;
                 }
             }
         }

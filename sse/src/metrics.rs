@@ -60,6 +60,10 @@ pub mod outcome {
     pub const UNKNOWN_SOURCE: &str = "unknown_source";
     pub const BAD_REQUEST: &str = "bad_request";
     pub const TOO_MANY_CLIENTS: &str = "too_many_clients";
+    pub const TOKEN_STREAM_LIMIT: &str = "token_stream_limit";
+    pub const ADDRESS_STREAM_LIMIT: &str = "address_stream_limit";
+    pub const BAD_LAST_EVENT_ID: &str = "bad_last_event_id";
+    pub const SOURCE_UNAVAILABLE: &str = "source_unavailable";
 }
 
 #[derive(Clone)]

@@ -22,7 +22,8 @@ use zoomstream_schemas::sources::SourcesFile;
 
 type TokenDigest = [u8; 32];
 
-fn digest(token: &str) -> TokenDigest {
+/// The digest a token is known by (quotas count streams per token by it; never logged).
+pub fn digest(token: &str) -> TokenDigest {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use zoomstream_runtime::kafka::{ensure_topics, KafkaArgs, TopicSpec};
+use zoomstream_runtime::record_size::{
+    max_output_record_bytes, topic_config, DEFAULT_MAX_BODY_BYTES,
+};
 
 use crate::names::unique;
 
@@ -24,7 +27,8 @@ pub fn brokers() -> String {
     )
 }
 
-/// Creates a topic with one replica (on the shared broker or a one-node cluster).
+/// Creates a topic with one replica (on the shared broker or a one-node cluster), storing
+/// records as large as the services' default body limit needs (as they would create it).
 pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     create_replicated_topic(brokers, name, partitions, 1).await;
 }
@@ -41,10 +45,53 @@ pub async fn create_replicated_topic(
             name: name.to_owned(),
             partitions,
             replication_factor,
+            configs: vec![topic_config(max_output_record_bytes(
+                DEFAULT_MAX_BODY_BYTES,
+            ))],
         }],
     )
     .await
     .expect("creating a test topic");
+}
+
+/// A topic's configs as the broker reports them (defaults included). Right after a topic is
+/// created the broker may answer with no entries yet; asked again until it has them.
+pub async fn topic_configs(
+    brokers: &str,
+    topic: &str,
+) -> std::collections::HashMap<String, String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let results = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+            .await
+            .expect("describing the topic's configs");
+        let found: std::collections::HashMap<String, String> = results
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .map(|resource| {
+                resource
+                    .entries
+                    .into_iter()
+                    .filter_map(|e| Some((e.name, e.value?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} has no configs after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A free TCP port on loopback (for brokers and services the test starts itself).

@@ -94,6 +94,10 @@ impl ProcessorProcess {
             )
             .env("ZOOMSTREAM_BATCH_MAX_MS", config.batch_max_ms.to_string())
             .env(
+                "ZOOMSTREAM_MAX_BODY_BYTES",
+                config.max_body_bytes.to_string(),
+            )
+            .env(
                 "ZOOMSTREAM_METRICS_LISTEN",
                 format!("127.0.0.1:{metrics_port}"),
             )
@@ -177,9 +181,29 @@ pub struct IngestProcess {
 impl IngestProcess {
     /// Starts the binary with `env` (on top of a listen address of its own).
     pub fn spawn(env: &[(&str, String)]) -> IngestProcess {
+        IngestProcess::start(env, None)
+    }
+
+    /// Starts the binary as [`spawn`](Self::spawn) does, with its file-descriptor limit (soft
+    /// and hard) at `nofile`, set by util-linux's `prlimit`, which then runs it in its place.
+    pub fn spawn_with_fd_limit(env: &[(&str, String)], nofile: u64) -> IngestProcess {
+        IngestProcess::start(env, Some(nofile))
+    }
+
+    fn start(env: &[(&str, String)], nofile: Option<u64>) -> IngestProcess {
         let port = free_port();
         let log = std::env::temp_dir().join(unique("ingest") + ".log");
-        let mut command = Command::new(binary("zoomstream-ingest"));
+        let mut command = match nofile {
+            None => Command::new(binary("zoomstream-ingest")),
+            Some(limit) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(binary("zoomstream-ingest"));
+                prlimit
+            }
+        };
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -42,6 +42,15 @@ pub struct Signed {
     pub signature: String,
 }
 
+/// The `encryptedToken` Zoom expects for `plain_token`: hex HMAC-SHA256 with the secret,
+/// computed here independently of ingest's verifier.
+pub fn encrypted_token(secret: &str, plain_token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(plain_token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 pub fn sign(secret: &str, body: &[u8]) -> Signed {
     sign_at(secret, body, now_secs())
 }

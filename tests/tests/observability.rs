@@ -3,9 +3,13 @@
 //! exports on its `/metrics`, and every metric they export has a panel. The binaries are driven
 //! until each metric has a sample (labelled metrics only show once they have one): webhooks
 //! through ingest and a processor to an SSE client, a resumed client (catch-up), an undecodable
-//! source record, a webhook too large for Kafka, clients that leave.
+//! source record, a webhook too large for Kafka, clients that leave, a webhook delivered twice (a
+//! redelivery), an unplain pass-through header, a non-canonical path, a malformed request and
+//! connections over the per-address cap; ingest runs with its disk spool.
 
 use std::collections::BTreeSet;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -94,7 +98,15 @@ async fn every_metric_a_panel_or_an_alert_names_is_exported_and_every_exported_o
         "observability",
     );
     let ingest_metrics = free_port();
+    let spool = tempfile::tempdir().unwrap();
     let ingest = IngestProcess::spawn(&[
+        ("ZOOMSTREAM_SPOOL_DIR", spool.path().display().to_string()),
+        // The producer's own limit below the body limit: a large body fails in Kafka.
+        (
+            "ZOOMSTREAM_KAFKA_OPTIONS",
+            "message.max.bytes=1000000".into(),
+        ),
+        ("ZOOMSTREAM_MAX_CONNECTIONS_PER_ADDRESS", "16".into()),
         ("ZOOMSTREAM_KAFKA_BROKERS", brokers.clone()),
         ("ZOOMSTREAM_RAW_TOPIC", raw_topic.clone()),
         ("ZOOMSTREAM_ZOOM_SECRET_TOKEN", ZOOM_SECRET.into()),
@@ -139,6 +151,55 @@ async fn every_metric_a_panel_or_an_alert_names_is_exported_and_every_exported_o
     let first_id = events[0].id.clone().expect("events carry ids");
     let mut resumed = SseClient::connect(TOKEN, &url, Some(&first_id)).await;
     resumed.next_event(timeout).await;
+
+    // A redelivery: the same event signed again (another timestamp, so not a replay).
+    let again = post_signed(
+        &client,
+        &webhook,
+        &sign_at(ZOOM_SECRET, &meeting_started(0, 0), now_secs() - 5),
+        &"x".repeat(300), // too long a request id: left off, counted
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    // A path written with a percent-encoding: rejected before a handler.
+    let encoded = client
+        .post(ingest.url("/webhooks/zoom%2Dadmin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encoded.status(), 400);
+    // A request hyper cannot parse: the connection is closed, counted.
+    let port = ingest.port;
+    let mut garbage = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = garbage.write_all(b"NOT HTTP AT ALL\r\n\r\n");
+    let _ = garbage.read_to_end(&mut Vec::new());
+    // More idle connections from this address than its cap: the extra ones are refused.
+    let idle: Vec<TcpStream> = (0..24)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    wait_for(
+        "connections refused over the per-address cap",
+        timeout,
+        || async {
+            get_text(
+                &client,
+                &format!("http://127.0.0.1:{ingest_metrics}/metrics"),
+            )
+            .await
+            .contains("zoomstream_http_connections_refused_total{")
+        },
+    )
+    .await;
+    drop(idle);
+    wait_for("the redelivery dropped", timeout, || async {
+        processor
+            .metrics()
+            .is_some_and(|m| m.contains("zoomstream_processor_redeliveries_dropped_total{"))
+    })
+    .await;
 
     // Larger than the producer's message.max.bytes (1,000,000), within ingest's body limit.
     let too_large = post_signed(

@@ -394,6 +394,8 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         let sources = TestSources::new(POISON_SOURCES);
         let mut config = processor_config(&brokers, &raw_topic, &sources);
         config.delivery = delivery;
+        // Output records up to 2 × 512 KiB + 64 KiB (record_size.rs).
+        config.max_body_bytes = 512 * 1024;
         let group = config.group_id.clone();
         let dlq = config.dlq_topic.clone();
         let processor = ProcessorApp::start(config).await;
@@ -412,7 +414,7 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
             serde_json::to_vec(&v).unwrap()
         };
         // Its record (the topic twice: as a field and in object_json) is over the producer's
-        // message.max.bytes (1 MB, Kafka's default): it can never be written.
+        // message.max.bytes (sized from a 512 KiB body limit above): it can never be written.
         let too_big = with_topic_of(600_000);
         let huge = with_topic_of(300_000);
         let unknown =

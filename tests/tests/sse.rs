@@ -216,10 +216,15 @@ async fn tokens_guard_every_source() {
     assert_eq!(response.status(), 200);
     drop(response);
 
-    // Unknown sources are 404, with or without a token.
-    for auth in [Auth::None, Auth::Bearer("global-token-1")] {
+    // Unknown sources are 401 without a token (names cannot be enumerated), 404 with one that
+    // opens every source without its own tokens.
+    for (auth, status) in [
+        (Auth::None, 401),
+        (Auth::Bearer("ended-token-2"), 401),
+        (Auth::Bearer("global-token-1"), 404),
+    ] {
         let response = request(&sse.events_url("no-such-source"), auth, None).await;
-        assert_eq!(response.status(), 404);
+        assert_eq!(response.status(), status);
     }
     // Ids this service did not issue, and unknown starts, are 400.
     let response = request(&started, Auth::Bearer("global-token-1"), Some("not an id!")).await;
@@ -239,7 +244,7 @@ async fn tokens_guard_every_source() {
             "zoomstream_sse_requests_total",
             &[("outcome", "unauthorized")]
         ),
-        6.0,
+        8.0,
         "{page}"
     );
     assert_eq!(
@@ -248,7 +253,7 @@ async fn tokens_guard_every_source() {
             "zoomstream_sse_requests_total",
             &[("outcome", "unknown_source")]
         ),
-        2.0
+        1.0
     );
     assert_eq!(
         sample(

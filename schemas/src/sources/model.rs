@@ -9,9 +9,12 @@ use crate::avro::SchemaVersions;
 use crate::shape::{FieldPlan, Shape};
 use crate::App;
 
-/// Per-source options; only the recording-file shape has any today.
+/// Per-source options: `keep_redeliveries` for every shape, the rest for recording files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceOptions {
+    /// Write Zoom's redeliveries of an event again (off by default: the processors write each
+    /// event id to a source once within their redelivery window).
+    pub keep_redeliveries: bool,
     /// Emit M4A (audio-only) files. Off by default, as in Pipedream.
     pub include_audio: bool,
     /// Emit CHAT files. Off by default, as in Pipedream.

@@ -461,6 +461,10 @@ impl<'a> Parser<'a> {
                         None => self.issue(at, Some(source), bad("file_types", expected)),
                     }
                 }
+                (_, "keep_redeliveries") => match value.get_ref() {
+                    toml::Value::Boolean(b) => options.keep_redeliveries = *b,
+                    _ => self.issue(at, Some(source), bad("keep_redeliveries", "true or false")),
+                },
                 (_, option) => {
                     let problem = Problem::UnknownOption {
                         option: option.to_owned(),
