@@ -11,6 +11,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::kafka_properties::{PropertiesFile, PropertiesFileParser};
+
 /// How to reach Kafka. Flattened into each service's config, so every service takes the same
 /// `--kafka-brokers` / `ZOOMSTREAM_KAFKA_BROKERS` and the same librdkafka passthrough.
 #[derive(Clone, clap::Args)]
@@ -34,6 +36,16 @@ pub struct KafkaArgs {
         hide_env_values = true
     )]
     pub options: Vec<(String, String)>,
+
+    /// librdkafka settings from a Java properties file (`key=value` lines, as Kafka's own tools
+    /// take them), for values the comma-separated variable cannot carry (a password with a
+    /// comma). Applied before `--kafka-option`. Values are never logged nor shown in errors.
+    #[arg(
+        long = "kafka-options-file",
+        env = "ZOOMSTREAM_KAFKA_OPTIONS_FILE",
+        value_parser = PropertiesFileParser
+    )]
+    pub options_file: Option<PropertiesFile>,
 }
 
 /// Parses `key=value` without ever echoing the value: clap's own error for a refused value
@@ -98,6 +110,7 @@ impl fmt::Debug for KafkaArgs {
         f.debug_struct("KafkaArgs")
             .field("brokers", &self.brokers)
             .field("options", &names)
+            .field("options_file", &self.options_file)
             .finish()
     }
 }
@@ -107,6 +120,7 @@ impl KafkaArgs {
         KafkaArgs {
             brokers: brokers.into(),
             options: Vec::new(),
+            options_file: None,
         }
     }
 
@@ -114,12 +128,20 @@ impl KafkaArgs {
     /// config errors quote the value they refuse.
     pub fn redacted(&self, error: &dyn fmt::Display) -> String {
         let mut text = error.to_string();
-        for (_, value) in &self.options {
+        for (_, value) in self.passthrough() {
             if !value.is_empty() {
-                text = text.replace(value.as_str(), "<redacted>");
+                text = text.replace(value, "<redacted>");
             }
         }
         text
+    }
+
+    /// The user's librdkafka settings: the properties file's, then `--kafka-option`'s.
+    fn passthrough(&self) -> impl Iterator<Item = (&str, &str)> {
+        let from_file = self.options_file.iter().flat_map(|f| f.options.iter());
+        from_file
+            .chain(&self.options)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// A client config with the brokers, the given service defaults, then the user's passthrough.
@@ -127,7 +149,7 @@ impl KafkaArgs {
         let mut settings: BTreeMap<&str, &str> = BTreeMap::new();
         settings.insert("bootstrap.servers", &self.brokers);
         settings.extend(defaults.iter().copied());
-        for (k, v) in &self.options {
+        for (k, v) in self.passthrough() {
             settings.insert(k, v);
         }
         let mut config = ClientConfig::new();

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod endpoints;
 pub mod kafka;
+pub mod kafka_properties;
 pub mod listener;
 pub mod metrics;
 pub mod record_size;

@@ -236,6 +236,53 @@ fn a_refused_kafka_option_is_never_echoed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_options_file_carries_values_with_commas_and_never_shows_them() {
+    const SECRET: &str = "file,held=secret-7a2c";
+    let dir = tempfile::tempdir().unwrap();
+    // A value with a comma and an equals sign: the comma-separated variable cannot carry it.
+    let good = dir.path().join("client.properties");
+    std::fs::write(
+        &good,
+        format!("# test\nclient.id = {}\n", SECRET.replace('=', "\\=")),
+    )
+    .unwrap();
+    let raw_topic = unique("raw");
+    create_topic(&brokers(), &raw_topic, 1).await;
+    let ingest = IngestProcess::spawn(&[
+        ("ZOOMSTREAM_KAFKA_BROKERS", brokers()),
+        ("ZOOMSTREAM_RAW_TOPIC", raw_topic.clone()),
+        ("ZOOMSTREAM_ZOOM_SECRET_TOKEN", ZOOM_SECRET.into()),
+        ("ZOOMSTREAM_KAFKA_OPTIONS_FILE", good.display().to_string()),
+    ]);
+    let client = reqwest::Client::new();
+    ingest.wait_ready(&client).await;
+    let answer = post_signed(
+        &client,
+        &ingest.url("/webhooks/zoom"),
+        &sign(ZOOM_SECRET, &fixture("meeting.started.json")),
+        &unique("request"),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert!(!ingest.log_text().contains(SECRET), "the value was logged");
+
+    // A value librdkafka refuses, from the file: refused at start, never quoted.
+    let bad = dir.path().join("bad.properties");
+    std::fs::write(&bad, format!("security.protocol={SECRET}\n")).unwrap();
+    let output = std::process::Command::new(binary("zoomstream-ingest"))
+        .env_clear()
+        .env("ZOOMSTREAM_LISTEN", "127.0.0.1:0")
+        .env("ZOOMSTREAM_KAFKA_BROKERS", brokers())
+        .env("ZOOMSTREAM_ZOOM_SECRET_TOKEN", ZOOM_SECRET)
+        .env("ZOOMSTREAM_KAFKA_OPTIONS_FILE", &bad)
+        .output()
+        .expect("running zoomstream-ingest");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&[output.stdout, output.stderr].concat()).into_owned();
+    assert!(!said.contains("secret-7a2c") && !said.is_empty(), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sse_refuses_without_telling_what_it_should_not() {
     use sse_support::*;
     let sources = TestSources::new(SOURCES);
