@@ -386,7 +386,7 @@ fn participants_get_their_own_fields() {
     assert_eq!(json["join_time"], 1_626_212_691_000_i64);
     assert_eq!(json["leave_time"], Value::Null);
 
-    // meeting.participant_left is not in the catalogue; the source asks for it in extra_events.
+    // meeting.participant_left (in the catalogue since the families were added).
     let mut left = joined.clone();
     left["event"] = json!("meeting.participant_left");
     left["payload"]["object"]["participant"]["leave_time"] = json!("2021-07-13T22:44:51Z");

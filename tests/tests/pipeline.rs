@@ -416,7 +416,7 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
         let too_big = with_topic_of(600_000);
         let huge = with_topic_of(300_000);
         let unknown =
-            br#"{"event":"phone.callee_ringing","event_ts":1,"payload":{"account_id":"a"}}"#
+            br#"{"event":"whiteboard.future_event_2027","event_ts":1,"payload":{"account_id":"a"}}"#
                 .to_vec();
         // (expected dead-letter reason, raw value, raw headers)
         type Poison<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>);

@@ -101,6 +101,9 @@ impl Shape {
         let Some((resource, action)) = wire_event.split_once('.') else {
             return self == Shape::Envelope;
         };
+        if self.sets_aside(wire_event) {
+            return false;
+        }
         match self {
             Shape::RecordingFile => RECORDING_FILE_EVENTS.contains(&wire_event),
             Shape::Meeting => resource == "meeting",
@@ -115,12 +118,28 @@ impl Shape {
         }
     }
 
+    /// Whether `wire_event` is of this shape's resource but has no object the shape can read
+    /// (AI summaries, chat messages and RTMS events carry `meeting_id`/`meeting_uuid`, not the
+    /// meeting object): a wildcard such as `meeting.*` leaves it out rather than dead-lettering it.
+    pub fn sets_aside(self, wire_event: &str) -> bool {
+        const OTHER_OBJECTS: [&str; 4] = ["summary_", "aic_", "chat_message_", "rtms_"];
+        let Some((resource, action)) = wire_event.split_once('.') else {
+            return false;
+        };
+        let own_resource = match self {
+            Shape::Meeting => resource == "meeting",
+            Shape::Webinar => resource == "webinar",
+            _ => false,
+        };
+        own_resource && OTHER_OBJECTS.iter().any(|p| action.starts_with(p))
+    }
+
     /// What the shape carries, in words, for error messages.
     pub(crate) fn carries(self) -> &'static str {
         match self {
             Shape::RecordingFile => "recording.completed and recording.transcript_completed",
-            Shape::Meeting => "meeting.* events",
-            Shape::Webinar => "webinar.* events",
+            Shape::Meeting => "meeting.* events but summaries, chat messages and RTMS",
+            Shape::Webinar => "webinar.* events but chat messages and RTMS",
             Shape::Participant => {
                 "meeting.participant_*, meeting.sharing_*, webinar.participant_* and webinar.sharing_* events"
             }
@@ -133,8 +152,18 @@ impl Shape {
     /// The `[source.options]` keys this shape understands.
     pub(crate) fn option_names(self) -> &'static [&'static str] {
         match self {
-            Shape::RecordingFile => &["include_audio", "include_chat", "file_types"],
-            _ => &[],
+            Shape::RecordingFile => &[
+                "include_audio",
+                "include_chat",
+                "file_types",
+                "meeting_ids",
+                "webinar_ids",
+                "hosted_by_me",
+            ],
+            Shape::Meeting => &["meeting_ids", "hosted_by_me"],
+            Shape::Webinar => &["webinar_ids", "hosted_by_me"],
+            Shape::Participant | Shape::Envelope => &["meeting_ids", "webinar_ids", "hosted_by_me"],
+            Shape::User | Shape::Account => &[],
         }
     }
 }
