@@ -59,6 +59,11 @@ pub(crate) enum Src {
     Participant(&'static str),
     File(&'static str),
     ObjectJson,
+    /// `payload.object` on `recording.transcript_completed` only (Pipedream's transcript source
+    /// emits the meeting with the file); the other recording events would repeat it per file.
+    TranscriptObjectJson,
+    /// The recording file being mapped, whole.
+    FileJson,
     OldObjectJson,
     PayloadJson,
     BodyJson,
@@ -109,6 +114,8 @@ pub(super) static RECORDING_FILE: &[FieldDef] = &[
     f("download_url", Str, Src::File("download_url")),
     f("download_token", Str, Src::DownloadToken),
     f("download_url_with_token", Str, Src::DownloadUrlWithToken),
+    f("file_json", Str, Src::FileJson),
+    f("object_json", Str, Src::TranscriptObjectJson),
 ];
 
 /// The fields meetings and webinars share (their ids are named per kind).
