@@ -35,6 +35,7 @@ fn rfc3339_millis(s: &str) -> i64 {
         "2021-03-23T22:14:57Z" => 1_616_537_697_000,
         "2021-03-23T23:15:41Z" => 1_616_541_341_000,
         "2021-07-13T23:00:51Z" => 1_626_217_251_000,
+        "2021-07-13T22:44:51Z" => 1_626_216_291_000,
         other => panic!("no expected value for {other}"),
     }
 }
@@ -72,15 +73,23 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
         ("meeting-created", 1), // meeting.created.by_me: the operator is the configured user
         ("meeting-started", 1),
         ("meeting-ended", 1),
-        ("meeting-participants", 1),
-        ("custom-meeting-activity", 1),
-        ("recording-completed", 2), // MP4 and TRANSCRIPT; M4A and CHAT are off by default
+        ("meeting-participants", 2),    // joined and left
+        ("custom-meeting-activity", 1), // + meeting.participant_left below
+        ("recording-completed", 2),     // MP4 and TRANSCRIPT; M4A and CHAT are off by default
         ("admin-meeting-created", 1),
         ("admin-meeting-started", 1),
         ("admin-meeting-ended", 1),
-        ("admin-meeting-participants", 1),
+        ("admin-meeting-participants", 2),
         ("admin-recording-completed", 2),
     ]);
+    let mut expected = expected;
+    // The families added since the seed, each to its source of each app that receives it.
+    for (fixture_name, zoom, admin) in FAMILY_FIXTURES {
+        for source in [zoom, admin].into_iter().flatten() {
+            *expected.entry(source).or_default() += 1;
+        }
+        assert!(event_ids.contains_key(&(App::Zoom, fixture_name.to_string())));
+    }
     let mut by_source = HashMap::new();
     for source in &sources.file.sources {
         let records = read_all(&brokers, &source.topic);
@@ -243,16 +252,53 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     let joined: Value =
         serde_json::from_slice(&fixture("meeting.participant_joined.json")).unwrap();
     let participant = &joined["payload"]["object"]["participant"];
-    let (_, value) = &by_source["meeting-participants"][0];
+    let of_event = |source: &str, event: &str| {
+        by_source[source]
+            .iter()
+            .find(|(_, v)| v["event"] == event)
+            .unwrap_or_else(|| panic!("{source} has no {event}"))
+            .1
+            .clone()
+    };
+    let value = &of_event("meeting-participants", "meeting.participant_joined");
     assert_eq!(value["user_name"], participant["user_name"]);
     assert_eq!(value["email"], participant["email"]);
     assert_eq!(value["participant_uuid"], participant["participant_uuid"]);
     assert_eq!(value["join_time"], rfc3339_millis("2021-07-13T21:44:51Z"));
 
+    // meeting.participant_left, catalogued now, in the participant shape.
+    let left: Value = serde_json::from_slice(&fixture("meeting.participant_left.json")).unwrap();
+    for source in ["meeting-participants", "admin-meeting-participants"] {
+        let value = &of_event(source, "meeting.participant_left");
+        assert_eq!(value["leave_time"], rfc3339_millis("2021-07-13T22:44:51Z"));
+        assert_eq!(
+            value["leave_reason"],
+            left["payload"]["object"]["participant"]["leave_reason"]
+        );
+    }
+
     // The custom source keeps the whole webhook.
-    let (_, value) = &by_source["custom-meeting-activity"][0];
+    let value = &of_event("custom-meeting-activity", "meeting.participant_joined");
     let body: Value = serde_json::from_str(value["body_json"].as_str().unwrap()).unwrap();
     assert_eq!(body, joined);
+
+    // Each new family's webhook reaches its sources whole, under its own event name.
+    for (fixture_name, zoom, admin) in FAMILY_FIXTURES {
+        let sent: Value = serde_json::from_slice(&fixture(fixture_name)).unwrap();
+        let event = sent["event"].as_str().unwrap();
+        for (app, source) in [(App::Zoom, zoom), (App::ZoomAdmin, admin)] {
+            let Some(source) = source else { continue };
+            let value = &of_event(source, event);
+            assert_eq!(value["wire_event"], event, "{source}");
+            assert_eq!(
+                value["event_id"],
+                event_ids[&(app, fixture_name.to_string())],
+                "{source} {fixture_name}"
+            );
+            let body: Value = serde_json::from_str(value["body_json"].as_str().unwrap()).unwrap();
+            assert_eq!(body, sent, "{source} keeps {fixture_name} whole");
+        }
+    }
 
     let page = reqwest::get(format!("http://{}/metrics", processor.metrics_addr))
         .await
@@ -260,7 +306,10 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
         .text()
         .await
         .unwrap();
-    assert_eq!(metric(&page, "zoomstream_processor_records_in_total"), 10.0);
+    assert_eq!(
+        metric(&page, "zoomstream_processor_records_in_total"),
+        event_ids.len() as f64
+    );
     assert_eq!(
         metric(
             &page,
@@ -271,6 +320,77 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     processor.stop().await.expect("clean stop");
     ingest.stop().await.expect("clean stop");
 }
+
+/// The fixtures of the families added since the seed, with the shipped source each reaches on
+/// the Zoom app and on the Zoom Admin app (`None`: the app is not offered that family).
+const FAMILY_FIXTURES: [(&str, Option<&str>, Option<&str>); 14] = [
+    (
+        "chat_message.sent.json",
+        Some("team-chat"),
+        Some("admin-team-chat"),
+    ),
+    (
+        "meeting.chat_message_sent.json",
+        Some("chat-messages"),
+        Some("admin-chat-messages"),
+    ),
+    (
+        "meeting.converted_to_webinar.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.participant_joined_breakout_room.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.participant_left.json",
+        Some("custom-meeting-activity"),
+        None,
+    ),
+    (
+        "meeting.participant_role_changed.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.rtms_started.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.summary_completed.json",
+        Some("meeting-summaries"),
+        Some("admin-meeting-summaries"),
+    ),
+    (
+        "phone.callee_ringing.json",
+        Some("phone-events"),
+        Some("admin-phone-events"),
+    ),
+    (
+        "recording.archive_files_completed.json",
+        Some("recording-activity"),
+        Some("admin-recording-activity"),
+    ),
+    (
+        "recording.registration_created.json",
+        Some("recording-activity"),
+        Some("admin-recording-activity"),
+    ),
+    (
+        "user.presence_status_updated.json",
+        Some("user-activity"),
+        Some("admin-user-activity"),
+    ),
+    (
+        "webinar.permanently_deleted.json",
+        Some("webinar-activity"),
+        Some("admin-webinar-activity"),
+    ),
+    ("zoomroom.alert.json", None, Some("admin-rooms")),
+];
 
 const VARIANT_SOURCES: &str = r#"
 [[source]]

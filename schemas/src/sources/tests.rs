@@ -46,6 +46,7 @@ fn source_toml(events: &str, schema: &str) -> String {
 #[test]
 fn the_shipped_file_loads() {
     let file = load(&shipped_dir().join("sources.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.warnings, [], "the shipped file needs no warning");
     assert_eq!(file.dir, shipped_dir());
     assert!(file.sources.len() >= 30);
     let rc = file.get("recording-completed").unwrap();
