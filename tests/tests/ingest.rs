@@ -52,7 +52,11 @@ async fn every_fixture_lands_on_the_raw_topic_byte_for_byte_with_its_headers() {
             expected.push((app, name, signed, request_id, event_id));
         }
     }
-    assert_eq!(expected.len(), 2 * 5, "five event fixtures per app");
+    assert_eq!(
+        expected.len(),
+        2 * 19,
+        "nineteen event fixtures per app (the seed's five and one per family added since)"
+    );
 
     let records = read_topic_until(&brokers, &topic, Duration::from_secs(30), |r| {
         r.len() >= expected.len()
