@@ -101,11 +101,12 @@ async fn every_fixture_lands_on_the_raw_topic_byte_for_byte_with_its_headers() {
             .unwrap();
         assert!(received_at / 1000 >= signed.timestamp.parse::<u64>().unwrap() - 1);
         // The key keeps one meeting's events together: the object's uuid (or meeting_uuid, as
-        // summaries and RTMS name it), else its id (a phone call's, a chat message's, a
+        // summaries and RTMS name it), else a phone call's id, else its id (a chat message's, a
         // room's…), else the account.
         let key = [
             "/payload/object/uuid",
             "/payload/object/meeting_uuid",
+            "/payload/object/call_id",
             "/payload/object/id",
         ]
         .iter()

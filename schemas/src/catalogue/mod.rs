@@ -216,6 +216,19 @@ pub fn classify(app: App, envelope: &Value, me: &UserIdentity) -> Vec<String> {
         .collect()
 }
 
+/// Whether the configured user hosts the meeting or webinar of `payload`: its `object.host_id` /
+/// `host_email`, or, where the object is not the meeting's (summaries), `meeting_host_id` /
+/// `meeting_host_email`. The `hosted_by_me` source option.
+pub fn hosted_by(me: &UserIdentity, payload: Option<&Value>) -> bool {
+    if variant_holds(Variant::ForMe, payload, me) {
+        return true;
+    }
+    let object = payload.and_then(|p| p.get("object"));
+    let field = |key: &str| object.and_then(|o| o.get(key)).and_then(json_str);
+    me.is_user_id(field("meeting_host_id").as_deref())
+        || me.is_email(field("meeting_host_email").as_deref())
+}
+
 /// Whether the payload satisfies the condition of `variant`.
 pub fn variant_holds(variant: Variant, payload: Option<&Value>, me: &UserIdentity) -> bool {
     let str_at = |v: Option<&Value>, key: &str| v.and_then(|v| v.get(key)).and_then(json_str);

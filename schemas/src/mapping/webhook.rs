@@ -76,6 +76,7 @@ impl<'a> Ctx<'a> {
             Src::Payload(key) => format!("payload.{key}"),
             Src::Object(key) => format!("payload.object.{key}"),
             Src::Participant(key) => format!("payload.object.participant.{key}"),
+            Src::Nested(outer, key) => format!("payload.object.{outer}.{key}"),
             Src::File(key) => match self.file {
                 Some((index, _)) => format!("payload.object.recording_files[{index}].{key}"),
                 None => format!("payload.object.recording_files[].{key}"),
@@ -139,6 +140,11 @@ impl<'a> Ctx<'a> {
             Src::Payload(key) => get(self.payload, key),
             Src::Object(key) => get(self.object, key),
             Src::Participant(key) => get(self.participant, key),
+            Src::Nested(outer, key) => self
+                .object
+                .and_then(|o| o.get(outer))
+                .and_then(Value::as_object)
+                .and_then(|inner| inner.get(key)),
             Src::File(key) => get(self.file.map(|f| f.1), key),
         };
         let path = || self.path(def.src);

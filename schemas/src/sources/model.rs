@@ -36,7 +36,7 @@ impl SourceOptions {
     /// `hosted_by_me`); a source without filters passes everything.
     pub fn accepts(&self, envelope: &Value, me: &UserIdentity) -> bool {
         let payload = envelope.get("payload");
-        if self.hosted_by_me && !catalogue::variant_holds(Variant::ForMe, payload, me) {
+        if self.hosted_by_me && !catalogue::hosted_by(me, payload) {
             return false;
         }
         if self.meeting_ids.is_none() && self.webinar_ids.is_none() {
