@@ -80,6 +80,20 @@ async fn every_family_added_since_the_seed_reaches_its_shipped_sources_whole() {
             }
         }
     }
+    // Nothing else: one record per listed source, plus meeting.participant_left in both apps'
+    // participant sources and phone.callee_ringing in both apps' call sources.
+    let listed: usize = FAMILY_FIXTURES
+        .iter()
+        .map(|(_, zoom, admin)| usize::from(zoom.is_some()) + usize::from(admin.is_some()))
+        .sum();
+    let total: usize = received.values().map(Vec::len).sum();
+    assert_eq!(total, listed + 4, "{received:#?}");
+    let sources_written = received.values().filter(|v| !v.is_empty()).count();
+    figures!(
+        "families: {} raw records -> {total} source records on {sources_written} sources, 0 dead letters",
+        bodies.len()
+    );
+
     // The shapes made for what users query.
     let summary = &received["meeting-summaries"][0];
     assert_eq!(summary["meeting_id"], "1234567890");
