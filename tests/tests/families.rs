@@ -94,6 +94,21 @@ async fn every_family_added_since_the_seed_reaches_its_shipped_sources_whole() {
         bodies.len()
     );
 
+    // meeting.participant_left, catalogued now, in the participant shape of both apps.
+    let left: Value = serde_json::from_slice(&fixture("meeting.participant_left.json")).unwrap();
+    for source in ["meeting-participants", "admin-meeting-participants"] {
+        let record = &received[source][0];
+        assert_eq!(record["event"], "meeting.participant_left");
+        assert_eq!(
+            record["leave_time"], 1_626_216_291_000_i64,
+            "2021-07-13T22:44:51Z"
+        );
+        assert_eq!(
+            record["leave_reason"],
+            left["payload"]["object"]["participant"]["leave_reason"]
+        );
+    }
+
     // The shapes made for what users query.
     let summary = &received["meeting-summaries"][0];
     assert_eq!(summary["meeting_id"], "1234567890");
