@@ -19,9 +19,10 @@ const fn admin(name: &'static str, description: &'static str) -> EventDef {
     row(name, description, false, true, name, None)
 }
 
-/// One family: its wildcard (`phone.*`), what it is, where its names come from, its rows.
+/// One family: its names in short (`phone.*`; a reading aid, not a sources-file pattern), what
+/// it is, where its names come from, its rows.
 pub struct Family {
-    pub pattern: &'static str,
+    pub names: &'static str,
     pub title: &'static str,
     pub cited: &'static str,
     pub rows: &'static [EventDef],
@@ -30,13 +31,13 @@ pub struct Family {
 #[rustfmt::skip]
 pub static FAMILIES: &[Family] = &[
     Family {
-        pattern: "meeting.participant_left",
+        names: "meeting.participant_left",
         title: "Participant left a meeting",
         cited: "Pipedream CUSTOM_EVENT_TYPES.MEETING_PARTICIPANT_LEFT; Zoom changelog 2026-11-23 (custom_keys in meeting.participant_left)",
         rows: &[both("meeting.participant_left", "Host or attendee left meeting")],
     },
     Family {
-        pattern: "meeting.summary_*",
+        names: "meeting.summary_*",
         title: "AI Companion meeting summaries",
         cited: "Zoom changelog Meetings 2024-05-20 (summary_recovered/trashed/deleted), 2024-06-17 (summary_shared); Meetings events reference (summary_completed, summary_updated, aic_transcript_completed)",
         rows: &[
@@ -50,7 +51,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "*.chat_message_*",
+        names: "*.chat_message_*",
         title: "In-meeting and webinar chat messages",
         cited: "Zoom changelog Meetings 2026-01-12 (meeting/webinar chat_message_sent, chat_message_file_sent)",
         rows: &[
@@ -61,7 +62,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "*.participant_role_changed, *.participant_feedback",
+        names: "*.participant_role_changed, *.participant_feedback",
         title: "Participant role changes and feedback",
         cited: "Zoom changelog Zoom One 2022-05-23 (participant_role_changed, participant_feedback for meetings and webinars)",
         rows: &[
@@ -72,7 +73,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "meeting.*breakout_room*",
+        names: "meeting.*breakout_room*",
         title: "Breakout rooms",
         cited: "Zoom changelog Meetings 2026-11-23 (participant_joined/left_breakout_room, breakout_room_sharing_started/ended)",
         rows: &[
@@ -83,7 +84,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "meeting.converted_to_webinar, webinar.converted_to_meeting",
+        names: "meeting.converted_to_webinar, webinar.converted_to_meeting",
         title: "Conversions between meetings and webinars",
         cited: "Zoom changelog Meetings 2025-09-15",
         rows: &[
@@ -92,7 +93,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "webinar.permanently_deleted, webinar.recovered",
+        names: "webinar.permanently_deleted, webinar.recovered",
         title: "Webinar trash",
         cited: "Zoom Webinars events reference (webinar.permanently_deleted, webinar.recovered)",
         rows: &[
@@ -101,13 +102,13 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "recording.archive_files_completed",
+        names: "recording.archive_files_completed",
         title: "Archived recording files",
         cited: "Zoom Meetings events reference (recording.archive_files_completed)",
         rows: &[both("recording.archive_files_completed", "Archived meeting files are ready")],
     },
     Family {
-        pattern: "*.rtms_*",
+        names: "*.rtms_*",
         title: "Realtime Media Streams (RTMS)",
         cited: "Zoom RTMS events reference; changelog RTMS 2026-05-09 (meeting.rtms_started, webinar.rtms_started)",
         rows: &[
@@ -118,7 +119,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "phone.*",
+        names: "phone.*",
         title: "Zoom Phone",
         cited: "Pipedream components/zoom/sources/common/constants.mjs PHONE_EVENT_TYPES (42 events); Zoom Phone events reference",
         rows: &[
@@ -167,7 +168,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "chat_message.*, chat_channel.*, team_chat.*",
+        names: "chat_message.*, chat_channel.*, team_chat.*",
         title: "Team Chat",
         cited: "Zoom Chat events reference (chat_message.*, chat_channel.*); changelog Chat 2025-05-19 (team_chat.file_shared, team_chat.file_unshared)",
         rows: &[
@@ -187,7 +188,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "zoomroom.*",
+        names: "zoomroom.*",
         title: "Zoom Rooms (account-level only)",
         cited: "Zoom Rooms events reference; changelog Rooms 2022-09-19 (alert, delayed_alert), 2022-12-17 (digital_signage_play_*), 2023-08-21 (created, updated, deleted)",
         rows: &[
@@ -203,7 +204,7 @@ pub static FAMILIES: &[Family] = &[
         ],
     },
     Family {
-        pattern: "user.*",
+        names: "user.*",
         title: "User events since the seed",
         cited: "Zoom Users events reference (presence_status_updated, personal_notes_updated, tsp_created/updated/deleted)",
         rows: &[
