@@ -69,8 +69,9 @@ impl ReplayNotPublished<'_> {
     }
 }
 
-/// A webhook not accepted, with the outcome it was answered with: a 4xx (never retried; info)
-/// or a 5xx (Zoom retries; a warning).
+/// A webhook not accepted, with the outcome it was answered with: a 4xx (the request can never
+/// succeed, and Zoom's retries of it are refused alike; info) or a 5xx (transient: a retry can
+/// succeed; a warning).
 pub struct WebhookRejected<'a> {
     /// `None` when the path names no app.
     pub app: Option<App>,

@@ -1,6 +1,7 @@
 //! The HTTP contract: webhook paths, health, readiness and metrics, and how each failure is
-//! answered. Zoom retries only 5xx, so anything transient is a 503 and a 4xx always means
-//! "this request can never succeed".
+//! answered. Zoom retries any answer but a 200/204 (three times, then stops sending that
+//! event), so anything transient is a 503 — a retry can succeed — and a 4xx always means "this
+//! request can never succeed".
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -12,6 +12,34 @@ use rdkafka::error::{KafkaError, RDKafkaError};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::metrics::{BatchOutcome, ProcessorMetrics};
 
+// Start-up.
+
+/// The sources file loaded with warnings: each works, but should change.
+pub struct SourcesWarned<'a> {
+    pub warning: &'a dyn Display,
+}
+
+impl SourcesWarned<'_> {
+    pub fn emit(self) {
+        tracing::warn!(warning = %self.warning, "sources file warning");
+    }
+}
+
+/// Sources that decide by the configured user (by_me, for_me, hosted_by_me) while no user is
+/// configured: they would stay empty without a word.
+pub struct UserNotConfigured<'a> {
+    pub sources: &'a [&'a str],
+}
+
+impl UserNotConfigured<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            sources = %self.sources.join(", "),
+            "these sources decide by the configured Zoom user, but neither --zoom-user-id nor --zoom-user-email is set: they will receive nothing"
+        );
+    }
+}
+
 // The consumer and its group.
 
 /// The rebalance callback is about to give partitions up.

@@ -61,6 +61,18 @@ impl Processor {
         config.listener.validate()?;
         let file = sources::load(&config.sources)
             .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
+        for warning in &file.warnings {
+            events::SourcesWarned { warning }.emit();
+        }
+        let unconfigured = config.zoom_user_id.as_deref().unwrap_or("").is_empty()
+            && config.zoom_user_email.as_deref().unwrap_or("").is_empty();
+        let needing_user = file.needing_user();
+        if unconfigured && !needing_user.is_empty() {
+            events::UserNotConfigured {
+                sources: &needing_user,
+            }
+            .emit();
+        }
         let mut selected = file.sources;
         if let Some(only) = &config.backfill_source {
             selected.retain(|s| &s.name == only);

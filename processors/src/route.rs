@@ -106,6 +106,10 @@ impl Router {
                 continue;
             };
             matched_any = true;
+            // Pipedream's filters (meeting_ids, webinar_ids, hosted_by_me): taken, not wanted.
+            if !route.source.options.accepts(&envelope, &self.me) {
+                continue;
+            }
             let dead = |reason: DeadLetterReason, detail: String| {
                 Output::DeadLetter(DeadLetter {
                     reason,
@@ -234,6 +238,41 @@ schema = "meeting.avsc"
             route(&r, Some("zoom"), br#"{"event":"phone.call","payload":{}}"#),
             [("dlq:unknown_event".into(), String::new())]
         );
+    }
+
+    #[test]
+    fn filtered_events_are_taken_but_not_emitted_nor_dead_lettered() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let text = r#"
+[[source]]
+name = "mine"
+app = "zoom"
+events = ["meeting.started"]
+topic = "mine"
+schema = "meeting.avsc"
+[source.options]
+meeting_ids = [1]
+hosted_by_me = true
+"#;
+        let file = sources::parse(text, &dir).expect("valid sources");
+        let r = Router {
+            routes: file.sources.into_iter().map(Route::single_object).collect(),
+            me: UserIdentity {
+                user_id: Some("h".into()),
+                email: None,
+            },
+        };
+        let started = |id: u64, host: &str| {
+            format!(
+                r#"{{"event":"meeting.started","event_ts":1,"payload":{{"object":{{"id":{id},"uuid":"u","host_id":"{host}"}}}}}}"#
+            )
+        };
+        assert_eq!(
+            route(&r, Some("zoom"), started(1, "h").as_bytes()),
+            [("mine".to_owned(), "e1".to_owned())]
+        );
+        assert!(route(&r, Some("zoom"), started(2, "h").as_bytes()).is_empty());
+        assert!(route(&r, Some("zoom"), started(1, "other").as_bytes()).is_empty());
     }
 
     #[test]

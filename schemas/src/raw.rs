@@ -42,7 +42,8 @@ pub mod headers {
 }
 
 /// The record key that keeps the events of one meeting or webinar instance in order: the
-/// object's uuid, else its id, else the account id. `None` when the body has none of them.
+/// object's uuid, else its `meeting_uuid` (summaries and RTMS name the meeting so), else its
+/// `call_id` (Zoom Phone), else its id, else the account id. `None` when the body has none of them.
 pub fn partition_key(envelope: &Value) -> Option<String> {
     let payload = envelope.get("payload")?;
     let object = payload.get("object");
@@ -54,6 +55,8 @@ pub fn partition_key(envelope: &Value) -> Option<String> {
         }
     };
     pick(object.and_then(|o| o.get("uuid")))
+        .or_else(|| pick(object.and_then(|o| o.get("meeting_uuid"))))
+        .or_else(|| pick(object.and_then(|o| o.get("call_id"))))
         .or_else(|| pick(object.and_then(|o| o.get("id"))))
         .or_else(|| pick(payload.get("account_id")))
 }
@@ -145,6 +148,10 @@ mod tests {
     fn key_prefers_uuid_then_id_then_account() {
         let e = json!({"payload": {"account_id": "acc", "object": {"uuid": "u==", "id": 5}}});
         assert_eq!(partition_key(&e).as_deref(), Some("u=="));
+        let e = json!({"payload": {"account_id": "acc", "object": {"meeting_uuid": "m==", "meeting_id": 5}}});
+        assert_eq!(partition_key(&e).as_deref(), Some("m=="));
+        let e = json!({"payload": {"account_id": "acc", "object": {"call_id": "c1"}}});
+        assert_eq!(partition_key(&e).as_deref(), Some("c1"));
         let e = json!({"payload": {"account_id": "acc", "object": {"id": 5}}});
         assert_eq!(partition_key(&e).as_deref(), Some("5"));
         let e = json!({"payload": {"account_id": "acc"}});

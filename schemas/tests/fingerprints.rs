@@ -72,8 +72,10 @@ fn every_shipped_schema_has_fastavros_canonical_form_and_fingerprint() {
 
 #[test]
 fn the_issue_reports_vector_for_recording_files_holds() {
-    // The fingerprint fastavro and Java compute for recording_file.avsc, as reported upstream.
-    let text = std::fs::read_to_string(schemas_dir().join("recording_file.avsc")).unwrap();
+    // The fingerprint fastavro and Java compute for recording_file.avsc as reported upstream:
+    // its first release (v2 added file_json and object_json).
+    let text =
+        std::fs::read_to_string(schemas_dir().join("history/recording_file/v1.avsc")).unwrap();
     let schema = Schema::parse_str(&text).unwrap();
     assert_eq!(
         avro::rabin_fingerprint(&schema),

@@ -142,6 +142,8 @@ fn recording_completed_gives_one_record_per_kept_file() {
             "download_url_with_token": format!(
                 "https://example.com/recording/download/Qg75t7xZBtEbAkjdlgbfdngCCCC?access_token={token}"
             ),
+            "file_json": serde_json::to_string(&envelope["payload"]["object"]["recording_files"][1]).unwrap(),
+            "object_json": null,
         })
     );
 }
@@ -169,8 +171,15 @@ fn recording_options_choose_the_file_types() {
     let transcripts = file.get("recording-transcript-completed").unwrap();
     let mut envelope = envelope.clone();
     envelope["event"] = json!("recording.transcript_completed");
+    // Fields Zoom added since the shape was made are kept in file_json; the meeting rides along.
+    envelope["payload"]["object"]["recording_files"][3]["file_name"] = json!("Audio Transcript");
     let out = map(transcripts, &envelope, "recording.transcript_completed").unwrap();
     assert_eq!(file_types(&out), ["TRANSCRIPT"]);
+    let json = checked_json(transcripts, &out[0]);
+    let file: Value = serde_json::from_str(json["file_json"].as_str().unwrap()).unwrap();
+    assert_eq!(file["file_name"], "Audio Transcript");
+    let object: Value = serde_json::from_str(json["object_json"].as_str().unwrap()).unwrap();
+    assert_eq!(object, envelope["payload"]["object"]);
 }
 
 #[test]
@@ -386,7 +395,7 @@ fn participants_get_their_own_fields() {
     assert_eq!(json["join_time"], 1_626_212_691_000_i64);
     assert_eq!(json["leave_time"], Value::Null);
 
-    // meeting.participant_left is not in the catalogue; the source asks for it in extra_events.
+    // meeting.participant_left (in the catalogue since the families were added).
     let mut left = joined.clone();
     left["event"] = json!("meeting.participant_left");
     left["payload"]["object"]["participant"]["leave_time"] = json!("2021-07-13T22:44:51Z");

@@ -84,3 +84,74 @@ pub async fn post_signed(
         .await
         .expect("ingest answers")
 }
+
+/// The fixtures of the families added since the seed, with the shipped source each reaches on
+/// the Zoom app and on the Zoom Admin app (`None`: the app is not offered that family).
+pub const FAMILY_FIXTURES: [(&str, Option<&str>, Option<&str>); 14] = [
+    (
+        "chat_message.sent.json",
+        Some("team-chat"),
+        Some("admin-team-chat"),
+    ),
+    (
+        "meeting.chat_message_sent.json",
+        Some("chat-messages"),
+        Some("admin-chat-messages"),
+    ),
+    (
+        "meeting.converted_to_webinar.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.participant_joined_breakout_room.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.participant_left.json",
+        Some("custom-meeting-activity"),
+        None,
+    ),
+    (
+        "meeting.participant_role_changed.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.rtms_started.json",
+        Some("meeting-activity"),
+        Some("admin-meeting-activity"),
+    ),
+    (
+        "meeting.summary_completed.json",
+        Some("meeting-summaries"),
+        Some("admin-meeting-summaries"),
+    ),
+    (
+        "phone.callee_ringing.json",
+        Some("phone-events"),
+        Some("admin-phone-events"),
+    ),
+    (
+        "recording.archive_files_completed.json",
+        Some("recording-activity"),
+        Some("admin-recording-activity"),
+    ),
+    (
+        "recording.registration_created.json",
+        Some("recording-activity"),
+        Some("admin-recording-activity"),
+    ),
+    (
+        "user.presence_status_updated.json",
+        Some("user-activity"),
+        Some("admin-user-activity"),
+    ),
+    (
+        "webinar.permanently_deleted.json",
+        Some("webinar-activity"),
+        Some("admin-webinar-activity"),
+    ),
+    ("zoomroom.alert.json", None, Some("admin-rooms")),
+];

@@ -52,7 +52,11 @@ async fn every_fixture_lands_on_the_raw_topic_byte_for_byte_with_its_headers() {
             expected.push((app, name, signed, request_id, event_id));
         }
     }
-    assert_eq!(expected.len(), 2 * 5, "five event fixtures per app");
+    assert_eq!(
+        expected.len(),
+        2 * 19,
+        "nineteen event fixtures per app (the seed's five and one per family added since)"
+    );
 
     let records = read_topic_until(&brokers, &topic, Duration::from_secs(30), |r| {
         r.len() >= expected.len()
@@ -96,12 +100,28 @@ async fn every_fixture_lands_on_the_raw_topic_byte_for_byte_with_its_headers() {
             .parse()
             .unwrap();
         assert!(received_at / 1000 >= signed.timestamp.parse::<u64>().unwrap() - 1);
-        // The key keeps one meeting's events together: the object's uuid.
-        let uuid = envelope
-            .pointer("/payload/object/uuid")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        assert_eq!(record.key_str(), uuid, "{app} {name}: key");
+        // The key keeps one meeting's events together: the object's uuid (or meeting_uuid, as
+        // summaries and RTMS name it), else a phone call's id, else its id (a chat message's, a
+        // room's…), else the account.
+        let key = [
+            "/payload/object/uuid",
+            "/payload/object/meeting_uuid",
+            "/payload/object/call_id",
+            "/payload/object/id",
+        ]
+        .iter()
+        .find_map(|p| match envelope.pointer(p) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .or_else(|| {
+            envelope
+                .pointer("/payload/account_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        assert_eq!(record.key_str(), key, "{app} {name}: key");
         // A consumer holding the secret can re-verify what it reads.
         let secret = if *app == "zoom" {
             ZOOM_SECRET

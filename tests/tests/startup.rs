@@ -223,3 +223,67 @@ async fn ingest_serves_metrics_on_their_own_port_and_not_on_the_webhook_port() {
     let readyz = client.get(ingest.url("/readyz")).send().await.unwrap();
     assert_eq!(readyz.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_processor_warns_at_start_naming_the_sources_that_need_a_user_it_lacks() {
+    let brokers = brokers();
+    let sources = TestSources::new(
+        r#"
+[[source]]
+name = "mine-created"
+app = "zoom"
+events = ["meeting.created.by_me"]
+topic = "mine-created"
+schema = "meeting.avsc"
+
+[[source]]
+name = "hosted"
+app = "zoom"
+events = ["meeting.ended"]
+topic = "hosted"
+schema = "meeting.avsc"
+[source.options]
+hosted_by_me = true
+
+[[source]]
+name = "started"
+app = "zoom"
+events = ["meeting.started"]
+topic = "started"
+schema = "meeting.avsc"
+
+[[source]]
+name = "old-name"
+app = "zoom"
+events = ["recording.registration_completed"]
+topic = "old-name"
+schema = "envelope.avsc"
+"#,
+    );
+    // No ZOOMSTREAM_ZOOM_USER_ID nor _EMAIL: the process is started as an operator who forgot.
+    let config = processor_config(&brokers, &unique("raw"), &sources);
+    let mut processor = ProcessorProcess::spawn(&config, "unconfigured");
+    wait_for(
+        "the processor to serve its metrics",
+        Duration::from_secs(60),
+        || async { processor.metrics().is_some() },
+    )
+    .await;
+    let log = std::fs::read_to_string(&processor.log).unwrap();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("decide by the configured Zoom user"))
+        .unwrap_or_else(|| panic!("no warning about the missing user:\n{log}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("mine-created, hosted"),
+        "{warning}"
+    );
+    assert!(!warning.contains("started"), "{warning}");
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("recording.registration_completed")
+            && l.contains("recording.registration_created")),
+        "the seed's row 50 spelling is warned about:\n{log}"
+    );
+    processor.terminate();
+}

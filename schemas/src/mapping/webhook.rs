@@ -76,11 +76,16 @@ impl<'a> Ctx<'a> {
             Src::Payload(key) => format!("payload.{key}"),
             Src::Object(key) => format!("payload.object.{key}"),
             Src::Participant(key) => format!("payload.object.participant.{key}"),
+            Src::Nested(outer, key) => format!("payload.object.{outer}.{key}"),
             Src::File(key) => match self.file {
                 Some((index, _)) => format!("payload.object.recording_files[{index}].{key}"),
                 None => format!("payload.object.recording_files[].{key}"),
             },
-            Src::ObjectJson => "payload.object".to_owned(),
+            Src::ObjectJson | Src::TranscriptObjectJson => "payload.object".to_owned(),
+            Src::FileJson => match self.file {
+                Some((index, _)) => format!("payload.object.recording_files[{index}]"),
+                None => "payload.object.recording_files[]".to_owned(),
+            },
             Src::OldObjectJson => "payload.old_object".to_owned(),
             Src::PayloadJson => "payload".to_owned(),
             Src::BodyJson => "(body)".to_owned(),
@@ -98,6 +103,21 @@ impl<'a> Ctx<'a> {
             Src::App => return Ok(Some(Datum::Str(self.raw.app.as_str().to_owned()))),
             Src::ReceivedAt => return Ok(self.raw.received_at_ms.map(Datum::Ts)),
             Src::ObjectJson => return Ok(to_json_text(get(self.payload, "object"))),
+            Src::TranscriptObjectJson => {
+                let transcript =
+                    self.wire_event().as_deref() == Some("recording.transcript_completed");
+                return Ok(if transcript {
+                    to_json_text(get(self.payload, "object"))
+                } else {
+                    None
+                });
+            }
+            Src::FileJson => {
+                return Ok(self
+                    .file
+                    .and_then(|(_, file)| serde_json::to_string(file).ok())
+                    .map(Datum::Str))
+            }
             Src::OldObjectJson => return Ok(to_json_text(get(self.payload, "old_object"))),
             Src::PayloadJson => return Ok(to_json_text(self.body.get("payload"))),
             Src::BodyJson => return Ok(to_json_text(Some(self.raw.envelope))),
@@ -120,6 +140,11 @@ impl<'a> Ctx<'a> {
             Src::Payload(key) => get(self.payload, key),
             Src::Object(key) => get(self.object, key),
             Src::Participant(key) => get(self.participant, key),
+            Src::Nested(outer, key) => self
+                .object
+                .and_then(|o| o.get(outer))
+                .and_then(Value::as_object)
+                .and_then(|inner| inner.get(key)),
             Src::File(key) => get(self.file.map(|f| f.1), key),
         };
         let path = || self.path(def.src);

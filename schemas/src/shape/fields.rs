@@ -57,8 +57,15 @@ pub(crate) enum Src {
     Payload(&'static str),
     Object(&'static str),
     Participant(&'static str),
+    /// `payload.object.<outer>.<inner>` (a chat message's fields, a call's parties).
+    Nested(&'static str, &'static str),
     File(&'static str),
     ObjectJson,
+    /// `payload.object` on `recording.transcript_completed` only (Pipedream's transcript source
+    /// emits the meeting with the file); the other recording events would repeat it per file.
+    TranscriptObjectJson,
+    /// The recording file being mapped, whole.
+    FileJson,
     OldObjectJson,
     PayloadJson,
     BodyJson,
@@ -109,6 +116,8 @@ pub(super) static RECORDING_FILE: &[FieldDef] = &[
     f("download_url", Str, Src::File("download_url")),
     f("download_token", Str, Src::DownloadToken),
     f("download_url_with_token", Str, Src::DownloadUrlWithToken),
+    f("file_json", Str, Src::FileJson),
+    f("object_json", Str, Src::TranscriptObjectJson),
 ];
 
 /// The fields meetings and webinars share (their ids are named per kind).
@@ -198,4 +207,94 @@ pub(super) static ENVELOPE: &[FieldDef] = &[
     f("object_id", Str, Src::Object("id")),
     f("payload_json", Str, Src::PayloadJson),
     f("body_json", Str, Src::BodyJson),
+];
+
+pub(super) static MEETING_SUMMARY: &[FieldDef] = &[
+    f("meeting_id", Str, Src::Object("meeting_id")),
+    f("meeting_uuid", Str, Src::Object("meeting_uuid")),
+    f("meeting_host_id", Str, Src::Object("meeting_host_id")),
+    f("meeting_host_email", Str, Src::Object("meeting_host_email")),
+    f("meeting_topic", Str, Src::Object("meeting_topic")),
+    f("meeting_start_time", Ts, Src::Object("meeting_start_time")),
+    f("meeting_end_time", Ts, Src::Object("meeting_end_time")),
+    f("summary_title", Str, Src::Object("summary_title")),
+    f("summary_start_time", Ts, Src::Object("summary_start_time")),
+    f("summary_end_time", Ts, Src::Object("summary_end_time")),
+    f(
+        "summary_created_time",
+        Ts,
+        Src::Object("summary_created_time"),
+    ),
+    f(
+        "summary_last_modified_time",
+        Ts,
+        Src::Object("summary_last_modified_time"),
+    ),
+    f("operator", Str, Src::Payload("operator")),
+    f("operator_id", Str, Src::Payload("operator_id")),
+    f("object_json", Str, Src::ObjectJson),
+];
+
+/// A field of `payload.object.chat_message`.
+const fn chat(name: &'static str, kind: Kind) -> FieldDef {
+    f(name, kind, Src::Nested("chat_message", name))
+}
+
+pub(super) static CHAT_MESSAGE: &[FieldDef] = &[
+    f("meeting_id", Str, Src::Object("id")),
+    f("meeting_uuid", Str, Src::Object("uuid")),
+    chat("message_id", Str),
+    chat("date_time", Ts),
+    chat("sender_name", Str),
+    chat("sender_email", Str),
+    chat("sender_type", Str),
+    chat("sender_session_id", Str),
+    chat("recipient_name", Str),
+    chat("recipient_email", Str),
+    chat("recipient_type", Str),
+    chat("recipient_session_id", Str),
+    chat("message_content", Str),
+    f("operator", Str, Src::Payload("operator")),
+    f("operator_id", Str, Src::Payload("operator_id")),
+    f("object_json", Str, Src::ObjectJson),
+];
+
+pub(super) static PHONE_CALL: &[FieldDef] = &[
+    f("call_id", Str, Src::Object("call_id")),
+    f("caller_number", Str, Src::Nested("caller", "phone_number")),
+    f("caller_name", Str, Src::Nested("caller", "user_name")),
+    f(
+        "caller_extension",
+        Str,
+        Src::Nested("caller", "extension_number"),
+    ),
+    f("caller_user_id", Str, Src::Nested("caller", "user_id")),
+    f(
+        "caller_connection_type",
+        Str,
+        Src::Nested("caller", "connection_type"),
+    ),
+    f("callee_number", Str, Src::Nested("callee", "phone_number")),
+    f("callee_name", Str, Src::Nested("callee", "user_name")),
+    f(
+        "callee_extension",
+        Str,
+        Src::Nested("callee", "extension_number"),
+    ),
+    f("callee_user_id", Str, Src::Nested("callee", "user_id")),
+    f(
+        "callee_connection_type",
+        Str,
+        Src::Nested("callee", "connection_type"),
+    ),
+    f("ringing_start_time", Ts, Src::Object("ringing_start_time")),
+    f(
+        "connected_start_time",
+        Ts,
+        Src::Object("connected_start_time"),
+    ),
+    f("answer_start_time", Ts, Src::Object("answer_start_time")),
+    f("call_end_time", Ts, Src::Object("call_end_time")),
+    f("handup_result", Str, Src::Object("handup_result")),
+    f("object_json", Str, Src::ObjectJson),
 ];

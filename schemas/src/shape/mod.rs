@@ -11,7 +11,10 @@ use apache_avro::types::Value as AvroValue;
 mod fields;
 
 pub(crate) use fields::{FieldDef, Kind, Src};
-use fields::{ACCOUNT, COMMON, ENVELOPE, MEETING, PARTICIPANT, RECORDING_FILE, USER, WEBINAR};
+use fields::{
+    ACCOUNT, CHAT_MESSAGE, COMMON, ENVELOPE, MEETING, MEETING_SUMMARY, PARTICIPANT, PHONE_CALL,
+    RECORDING_FILE, USER, WEBINAR,
+};
 
 /// The record shapes zoomstream can produce; a source's shape is decided by the full name of its
 /// schema's record, and decides how a webhook becomes records (see [`crate::mapping`]).
@@ -31,6 +34,12 @@ pub enum Shape {
     Account,
     /// `zoomstream.Envelope`: any webhook, kept whole (custom sources).
     Envelope,
+    /// `zoomstream.MeetingSummary`: one record per AI Companion summary event.
+    MeetingSummary,
+    /// `zoomstream.ChatMessage`: one record per in-meeting or webinar chat message.
+    ChatMessage,
+    /// `zoomstream.PhoneCall`: one record per callee/caller event of a Zoom Phone call.
+    PhoneCall,
 }
 
 /// The recording events whose payload lists `recording_files`.
@@ -38,7 +47,7 @@ const RECORDING_FILE_EVENTS: [&str; 2] = ["recording.completed", "recording.tran
 
 impl Shape {
     /// Every shape.
-    pub const ALL: [Shape; 7] = [
+    pub const ALL: [Shape; 10] = [
         Shape::RecordingFile,
         Shape::Meeting,
         Shape::Participant,
@@ -46,6 +55,9 @@ impl Shape {
         Shape::User,
         Shape::Account,
         Shape::Envelope,
+        Shape::MeetingSummary,
+        Shape::ChatMessage,
+        Shape::PhoneCall,
     ];
 
     /// The full name of the schema record that selects this shape.
@@ -58,6 +70,9 @@ impl Shape {
             Shape::User => "zoomstream.User",
             Shape::Account => "zoomstream.Account",
             Shape::Envelope => "zoomstream.Envelope",
+            Shape::MeetingSummary => "zoomstream.MeetingSummary",
+            Shape::ChatMessage => "zoomstream.ChatMessage",
+            Shape::PhoneCall => "zoomstream.PhoneCall",
         }
     }
 
@@ -78,6 +93,9 @@ impl Shape {
             Shape::User => "user.avsc",
             Shape::Account => "account.avsc",
             Shape::Envelope => "envelope.avsc",
+            Shape::MeetingSummary => "meeting_summary.avsc",
+            Shape::ChatMessage => "chat_message.avsc",
+            Shape::PhoneCall => "phone_call.avsc",
         }
     }
 
@@ -91,6 +109,9 @@ impl Shape {
             Shape::User => include_str!("../../user.avsc"),
             Shape::Account => include_str!("../../account.avsc"),
             Shape::Envelope => include_str!("../../envelope.avsc"),
+            Shape::MeetingSummary => include_str!("../../meeting_summary.avsc"),
+            Shape::ChatMessage => include_str!("../../chat_message.avsc"),
+            Shape::PhoneCall => include_str!("../../phone_call.avsc"),
         }
     }
 
@@ -101,6 +122,9 @@ impl Shape {
         let Some((resource, action)) = wire_event.split_once('.') else {
             return self == Shape::Envelope;
         };
+        if self.sets_aside(wire_event) {
+            return false;
+        }
         match self {
             Shape::RecordingFile => RECORDING_FILE_EVENTS.contains(&wire_event),
             Shape::Meeting => resource == "meeting",
@@ -112,6 +136,40 @@ impl Shape {
             Shape::User => resource == "user",
             Shape::Account => resource == "account",
             Shape::Envelope => true,
+            Shape::MeetingSummary => {
+                resource == "meeting"
+                    && (action.starts_with("summary_") || action == "aic_transcript_completed")
+            }
+            Shape::ChatMessage => {
+                matches!(resource, "meeting" | "webinar") && action.starts_with("chat_message_")
+            }
+            Shape::PhoneCall => {
+                resource == "phone"
+                    && (action.starts_with("callee_") || action.starts_with("caller_"))
+                    && !action.ends_with("call_log_completed")
+            }
+        }
+    }
+
+    /// Whether `wire_event` is of this shape's resource but has no object the shape can read
+    /// (AI summaries, chat messages and RTMS events carry `meeting_id`/`meeting_uuid`, not the
+    /// meeting object; call logs list calls): a wildcard such as `meeting.*` leaves it out rather
+    /// than dead-lettering it.
+    pub fn sets_aside(self, wire_event: &str) -> bool {
+        const OTHER_OBJECTS: [&str; 4] = ["summary_", "aic_", "chat_message_", "rtms_"];
+        let Some((resource, action)) = wire_event.split_once('.') else {
+            return false;
+        };
+        match self {
+            Shape::Meeting if resource == "meeting" => {
+                OTHER_OBJECTS.iter().any(|p| action.starts_with(p))
+            }
+            Shape::Webinar if resource == "webinar" => {
+                OTHER_OBJECTS.iter().any(|p| action.starts_with(p))
+            }
+            // Call logs list calls: `phone.callee_*` into the call shape leaves them out.
+            Shape::PhoneCall => resource == "phone" && action.ends_with("call_log_completed"),
+            _ => false,
         }
     }
 
@@ -119,22 +177,37 @@ impl Shape {
     pub(crate) fn carries(self) -> &'static str {
         match self {
             Shape::RecordingFile => "recording.completed and recording.transcript_completed",
-            Shape::Meeting => "meeting.* events",
-            Shape::Webinar => "webinar.* events",
+            Shape::Meeting => "meeting.* events but summaries, chat messages and RTMS",
+            Shape::Webinar => "webinar.* events but chat messages and RTMS",
             Shape::Participant => {
                 "meeting.participant_*, meeting.sharing_*, webinar.participant_* and webinar.sharing_* events"
             }
             Shape::User => "user.* events",
             Shape::Account => "account.* events",
             Shape::Envelope => "any event",
+            Shape::MeetingSummary => "meeting.summary_* and meeting.aic_transcript_completed",
+            Shape::ChatMessage => "meeting.chat_message_* and webinar.chat_message_* events",
+            Shape::PhoneCall => "phone.callee_* and phone.caller_* events but the call logs",
         }
     }
 
     /// The `[source.options]` keys this shape understands.
     pub(crate) fn option_names(self) -> &'static [&'static str] {
         match self {
-            Shape::RecordingFile => &["include_audio", "include_chat", "file_types"],
-            _ => &[],
+            Shape::RecordingFile => &[
+                "include_audio",
+                "include_chat",
+                "file_types",
+                "meeting_ids",
+                "webinar_ids",
+                "hosted_by_me",
+            ],
+            Shape::Meeting => &["meeting_ids", "hosted_by_me"],
+            Shape::Webinar => &["webinar_ids", "hosted_by_me"],
+            Shape::Participant | Shape::Envelope => &["meeting_ids", "webinar_ids", "hosted_by_me"],
+            Shape::MeetingSummary => &["meeting_ids", "hosted_by_me"],
+            Shape::ChatMessage => &["meeting_ids", "webinar_ids"],
+            Shape::User | Shape::Account | Shape::PhoneCall => &[],
         }
     }
 }
@@ -155,6 +228,9 @@ fn fields_of(shape: Shape) -> &'static [FieldDef] {
         Shape::User => USER,
         Shape::Account => ACCOUNT,
         Shape::Envelope => ENVELOPE,
+        Shape::MeetingSummary => MEETING_SUMMARY,
+        Shape::ChatMessage => CHAT_MESSAGE,
+        Shape::PhoneCall => PHONE_CALL,
     }
 }
 

@@ -24,7 +24,9 @@ mod parse;
 mod problems;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_since_seed;
 
 pub use model::{Source, SourceOptions, SourcesFile};
 pub use parse::{load, parse};
-pub use problems::{Issue, Problem, SourcesError};
+pub use problems::{Issue, Notice, Problem, SourcesError, Warning};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{pattern_matches, Source, SourceOptions, SourcesFile};
-use super::problems::{app_label, not_offered_hint, Issue, Problem, SourcesError};
+use super::problems::{app_label, not_offered_hint, Issue, Notice, Problem, SourcesError, Warning};
 use crate::avro::SchemaVersions;
 use crate::catalogue::{self, EventDef};
 use crate::shape::{check_schema, FieldPlan, Shape};
@@ -63,6 +63,7 @@ struct Parser<'a> {
     dir: &'a Path,
     file: Option<&'a Path>,
     issues: Vec<Issue>,
+    warnings: Vec<Notice>,
 }
 
 impl<'a> Parser<'a> {
@@ -72,7 +73,16 @@ impl<'a> Parser<'a> {
             dir,
             file,
             issues: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    fn warn(&mut self, offset: usize, source: &str, warning: Warning) {
+        self.warnings.push(Notice {
+            line: Some(self.line_of(offset)),
+            source_name: source.to_owned(),
+            warning,
+        });
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -157,6 +167,7 @@ impl<'a> Parser<'a> {
             Ok(SourcesFile {
                 sources,
                 dir: self.dir.to_owned(),
+                warnings: self.warnings,
             })
         } else {
             self.issues.sort_by_key(|issue| issue.line.unwrap_or(0));
@@ -181,6 +192,14 @@ impl<'a> Parser<'a> {
         }
         // Each written event with the catalogue rows it stands for.
         let mut resolved: Vec<(&Spanned<String>, Vec<&'static EventDef>)> = Vec::new();
+        // The events as the source takes them: old names replaced by today's.
+        let events: Vec<String> = raw
+            .events
+            .iter()
+            .map(|e| {
+                catalogue::alias_of(e.get_ref()).map_or_else(|| e.get_ref().clone(), str::to_owned)
+            })
+            .collect();
         if let Some(app) = app {
             let mut seen: Vec<&str> = Vec::new();
             for event in &raw.events {
@@ -206,15 +225,31 @@ impl<'a> Parser<'a> {
         let mut options = SourceOptions::default();
         if let Some((_, shape, _)) = &loaded {
             for (event, defs) in &resolved {
-                let uncarried: Vec<String> = defs
-                    .iter()
-                    .filter(|d| !shape.can_carry(d.wire_event))
-                    .map(|d| d.name.to_owned())
-                    .collect();
+                let wildcard = event.get_ref().contains('*');
+                let names = |keep: &dyn Fn(&EventDef) -> bool| -> Vec<String> {
+                    defs.iter()
+                        .filter(|d| keep(d))
+                        .map(|d| d.name.to_owned())
+                        .collect()
+                };
+                if wildcard {
+                    let set_aside = names(&|d| shape.sets_aside(d.wire_event));
+                    if !set_aside.is_empty() {
+                        let warning = Warning::PatternSetsAside {
+                            pattern: event.get_ref().clone(),
+                            events: set_aside,
+                            shape: *shape,
+                        };
+                        self.warn(event.span().start, name, warning);
+                    }
+                }
+                let uncarried = names(&|d| {
+                    !(shape.can_carry(d.wire_event) || wildcard && shape.sets_aside(d.wire_event))
+                });
                 if uncarried.is_empty() {
                     continue;
                 }
-                let problem = if event.get_ref().contains('*') {
+                let problem = if wildcard {
                     Problem::PatternCannotCarry {
                         pattern: event.get_ref().clone(),
                         events: uncarried,
@@ -240,7 +275,7 @@ impl<'a> Parser<'a> {
                     self.issue(Some(extra.span().start), Some(name), problem);
                 }
             }
-            options = self.check_options(name, *shape, &raw.options);
+            options = self.check_options(name, app, *shape, &raw.options);
         }
         let (Some(app), Some((schema, shape, schema_versions))) = (app, loaded) else {
             return None;
@@ -251,7 +286,7 @@ impl<'a> Parser<'a> {
         Some(Source {
             name: name.to_owned(),
             app,
-            events: raw.events.into_iter().map(Spanned::into_inner).collect(),
+            events,
             extra_events: raw
                 .extra_events
                 .into_iter()
@@ -304,7 +339,18 @@ impl<'a> Parser<'a> {
             }
             return Some(defs);
         }
-        match catalogue::lookup(text) {
+        let def = match catalogue::alias_of(text) {
+            Some(new) => {
+                let warning = Warning::Alias {
+                    old: text.clone(),
+                    new,
+                };
+                self.warn(event.span().start, source, warning);
+                catalogue::lookup(new)
+            }
+            None => catalogue::lookup(text),
+        };
+        match def {
             None => {
                 let problem = Problem::NotInCatalogue {
                     event: text.clone(),
@@ -335,6 +381,13 @@ impl<'a> Parser<'a> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         {
             Some("is not a Zoom event name (lowercase letters, digits, '.', '_', '-')".to_owned())
+        } else if catalogue::added_since_seed(text) {
+            // Sources written before the catalogue had it keep working.
+            let warning = Warning::ExtraNowCatalogued {
+                event: text.clone(),
+            };
+            self.warn(extra.span().start, source, warning);
+            None
         } else if catalogue::lookup(text).is_some() || catalogue::knows_wire_event(text) {
             Some("is in the event catalogue: list it under events".to_owned())
         } else {
@@ -424,6 +477,7 @@ impl<'a> Parser<'a> {
     fn check_options(
         &mut self,
         source: &str,
+        app: Option<App>,
         shape: Shape,
         raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     ) -> SourceOptions {
@@ -434,7 +488,38 @@ impl<'a> Parser<'a> {
                 option: option.to_owned(),
                 expected,
             };
+            let known = shape.option_names().contains(&key.get_ref().as_str());
             match (shape, key.get_ref().as_str()) {
+                (_, option @ ("meeting_ids" | "webinar_ids")) if known => {
+                    let expected = "a non-empty list of ids, e.g. [\"85746065432\"] (numbers or strings)";
+                    let ids: Option<Vec<String>> = match value.get_ref() {
+                        toml::Value::Array(items) if !items.is_empty() => items
+                            .iter()
+                            .map(|item| match item {
+                                toml::Value::String(s) if !s.trim().is_empty() => {
+                                    Some(s.trim().to_owned())
+                                }
+                                toml::Value::Integer(n) => Some(n.to_string()),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    };
+                    match (ids, option) {
+                        (Some(ids), "meeting_ids") => options.meeting_ids = Some(ids),
+                        (Some(ids), _) => options.webinar_ids = Some(ids),
+                        (None, _) => self.issue(at, Some(source), bad(option, expected)),
+                    }
+                }
+                (_, "hosted_by_me") if known => match (value.get_ref(), app) {
+                    (toml::Value::Boolean(b), Some(App::Zoom) | None) => options.hosted_by_me = *b,
+                    (toml::Value::Boolean(_), Some(App::ZoomAdmin)) => self.issue(
+                        at,
+                        Some(source),
+                        bad("hosted_by_me", "left out on a zoom-admin source (it has no configured user; filter with meeting_ids or webinar_ids)"),
+                    ),
+                    _ => self.issue(at, Some(source), bad("hosted_by_me", "true or false")),
+                },
                 (Shape::RecordingFile, "include_audio") => match value.get_ref() {
                     toml::Value::Boolean(b) => options.include_audio = *b,
                     _ => self.issue(at, Some(source), bad("include_audio", "true or false")),

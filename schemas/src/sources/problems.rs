@@ -147,6 +147,40 @@ pub enum Problem {
     },
 }
 
+/// What a sources file does that works but should change; the processor logs each at start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    #[error("event {old:?} is an old catalogue name (Zoom sends {new:?}); taking {new:?} - write {new:?}")]
+    Alias { old: String, new: &'static str },
+    #[error(
+        "extra event {event:?} is in the event catalogue now; it works, but list it under events"
+    )]
+    ExtraNowCatalogued { event: String },
+    #[error("event pattern {pattern:?} leaves out {}, which the {shape} shape cannot carry: give them a source of their own shape", abbreviate(events))]
+    PatternSetsAside {
+        pattern: String,
+        events: Vec<String>,
+        shape: Shape,
+    },
+}
+
+/// A warning with where it is (same form as [`Issue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub line: Option<usize>,
+    pub source_name: String,
+    pub warning: Warning,
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "source {:?}: {}", self.source_name, self.warning)
+    }
+}
+
 /// `a, b, c and 4 more`.
 fn abbreviate(names: &[String]) -> String {
     const SHOWN: usize = 3;
