@@ -173,7 +173,7 @@ impl SchemaRegistry {
     /// Registers `schema` (its JSON text) under `subject`, or finds it registered; its id.
     pub fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{}/versions", self.base_url, encode(subject));
-        let body = self.request("POST", &url, Some(schema_body(schema)))?;
+        let body = self.request(&url, Some(schema_body(schema)))?;
         id_of(&url, body)
     }
 
@@ -181,7 +181,7 @@ impl SchemaRegistry {
     /// [`RegistryError::is_not_found`]) if the subject or the schema is not there.
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{}", self.base_url, encode(subject));
-        let body = self.request("POST", &url, Some(schema_body(schema)))?;
+        let body = self.request(&url, Some(schema_body(schema)))?;
         id_of(&url, body)
     }
 
@@ -197,7 +197,7 @@ impl SchemaRegistry {
             self.base_url,
             encode(subject)
         );
-        let body = self.request("POST", &url, Some(schema_body(schema)))?;
+        let body = self.request(&url, Some(schema_body(schema)))?;
         let compatible = body
             .get("is_compatible")
             .and_then(JsonValue::as_bool)
@@ -221,7 +221,7 @@ impl SchemaRegistry {
     /// The schema text registered under `id`.
     pub fn schema_text_by_id(&self, id: u32) -> Result<String, RegistryError> {
         let url = format!("{}/schemas/ids/{id}", self.base_url);
-        let body = self.request("GET", &url, None)?;
+        let body = self.request(&url, None)?;
         body.get("schema")
             .and_then(JsonValue::as_str)
             .map(str::to_owned)
@@ -253,12 +253,8 @@ impl SchemaRegistry {
         }
     }
 
-    fn request(
-        &self,
-        method: &str,
-        url: &str,
-        body: Option<String>,
-    ) -> Result<JsonValue, RegistryError> {
+    /// POSTs `body` to `url`, or GETs it without one; the JSON answer of a 2xx.
+    fn request(&self, url: &str, body: Option<String>) -> Result<JsonValue, RegistryError> {
         let transport = |error| RegistryError::Transport {
             url: url.to_owned(),
             error,
@@ -274,7 +270,6 @@ impl SchemaRegistry {
                 if let Auth::Header(value) = &self.auth {
                     request = request.header("Authorization", value.expose_secret());
                 }
-                debug_assert_eq!(method, "POST");
                 request.send(body.as_str())
             }
             None => {
