@@ -127,6 +127,33 @@ impl ProcessorProcess {
         Some(page)
     }
 
+    /// What the process is doing, for a test that failed around it: its lag and batch metrics
+    /// and every thread's stack (gdb, where installed). Printed, not asserted.
+    pub fn report(&self, name: &str) -> String {
+        let metrics: String = self
+            .metrics()
+            .unwrap_or_else(|| "(no answer on /metrics)".into())
+            .lines()
+            .filter(|l| {
+                l.starts_with("zoomstream_processor_consumer_lag")
+                    || l.starts_with("zoomstream_processor_batches")
+                    || l.starts_with("zoomstream_processor_records_in")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let stacks = std::process::Command::new("gdb")
+            .args(["-batch", "-ex", "thread apply all bt 12", "-p"])
+            .arg(self.child.id().to_string())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_else(|e| format!("(no gdb: {e})"));
+        format!(
+            "--- processor {name} (pid {}), log {}\n{metrics}\n{stacks}",
+            self.child.id(),
+            self.log.display()
+        )
+    }
+
     /// Raw records this process has consumed so far.
     pub fn records_in(&self) -> f64 {
         self.metric("zoomstream_processor_records_in_total")

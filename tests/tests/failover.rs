@@ -87,7 +87,15 @@ async fn exactly_once_processors_drain_through_a_broker_kill_without_loss_or_dup
     .await;
     tokio::task::block_in_place(|| cluster.restart(victim));
 
-    setup.drain(1500, Duration::from_secs(240));
+    // A run stalled here twice (both processors silent after the kill): what they were doing
+    // is printed before the failure, for the next look.
+    let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        setup.drain(1500, Duration::from_secs(240))
+    }));
+    if let Err(failure) = drained {
+        eprintln!("{}\n{}", first.report("a"), second.report("b"));
+        std::panic::resume_unwind(failure);
+    }
     let audit = setup.audit(&expected);
     assert_eq!(
         audit.missing, 0,
