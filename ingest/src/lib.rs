@@ -177,12 +177,15 @@ impl Ingest {
                 shutdown.clone(),
             ))
         });
+        // The failure is recorded before the shutdown it causes, so the exit reports it however
+        // the tasks interleave.
+        let topic_failure = Arc::new(std::sync::Mutex::new(None));
+        let failure = topic_failure.clone();
         let topic_task = tokio::spawn(async move {
-            let checked = raw_topic.run(stop.clone()).await;
-            if checked.is_err() {
+            if let Err(err) = raw_topic.run(stop.clone()).await {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
                 stop.cancel();
             }
-            checked
         });
         let mut public = app(state.clone());
         let metrics_task = metrics_listener.map(|metrics_listener| {
@@ -215,12 +218,11 @@ impl Ingest {
         if let Some(drainer) = drainer {
             let _ = drainer.await;
         }
-        let unusable_topic = if topic_task.is_finished() {
-            topic_task.await.ok().and_then(Result::err)
-        } else {
-            topic_task.abort();
-            None
-        };
+        topic_task.abort();
+        let unusable_topic = topic_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let flushing = state.clone();
         tokio::task::spawn_blocking(move || flushing.publisher.flush(Duration::from_secs(10)))
             .await
