@@ -344,10 +344,11 @@ impl Suite {
         &self,
         script: &'static str,
     ) -> impl FnMut(&str, &str, u64) -> Command {
-        let python = self.args.python.clone().unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/zoomstream-bench/venv/bin/python")
-        });
+        let python = if script.contains("quix") {
+            self.args.quix_python.clone()
+        } else {
+            self.args.python.clone()
+        };
         let sources = self.sources.clone();
         let script = PathBuf::from("bench/python").join(script);
         move |brokers: &str, group: &str, expect: u64| {

@@ -36,10 +36,14 @@ pub struct SuiteArgs {
     /// The sources file the processors (and the Python peers) run with.
     #[arg(long, default_value = "schemas/sources.toml")]
     pub sources: PathBuf,
-    /// Python of the venv with confluent-kafka, fastavro and quixstreams (scripts/bench makes
-    /// it) [default: ~/.cache/zoomstream-bench/venv/bin/python].
-    #[arg(long)]
-    pub python: Option<PathBuf>,
+    /// Python of the venv with confluent-kafka and fastavro, for the confluent-kafka peer
+    /// (scripts/bench passes scripts/install-python's).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// Python of the venv with quixstreams, for the quixstreams peer (scripts/bench passes
+    /// `scripts/install-python bench/python/requirements-quix.txt`).
+    #[arg(long, default_value = "python3")]
+    pub quix_python: PathBuf,
     /// Results, logs and the table go here.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
@@ -397,6 +401,14 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         }
         for run in 0..suite.args.secondary_runs {
             soft(suite.drain_processor("processor_eos_x2", 2, "exactly-once", &[], run));
+        }
+        // Scaling past the cores: 4 processes share the 2 cores with the broker, so the row to
+        // read is CPU-seconds per 1 000 records (what each added process costs), not records/s.
+        for run in 0..suite.args.secondary_runs {
+            soft(suite.drain_processor("processor_alo_x4", 4, "at-least-once", &[], run));
+        }
+        for run in 0..suite.args.secondary_runs {
+            soft(suite.drain_processor("processor_eos_x4", 4, "exactly-once", &[], run));
         }
     }
     if suite.wants("python") {
