@@ -16,7 +16,9 @@ fn count_request(metrics: &IngestMetrics, app: &str, outcome: &str) {
     metrics.requests.with_label_values(&[app, outcome]).inc();
 }
 
-/// A webhook Kafka acknowledged: answered 200 `accepted`.
+/// A webhook Kafka acknowledged: answered 200 `accepted`. Its line is at debug level: one line
+/// per webhook at info was ~9 % of ingest's instructions and a write(2) per request
+/// (BENCHMARKS.md, I1); `zoomstream_ingest_requests_total{outcome="accepted"}` counts them.
 pub struct WebhookPublished<'a> {
     pub app: App,
     pub event: &'a str,
@@ -27,7 +29,8 @@ pub struct WebhookPublished<'a> {
 
 impl WebhookPublished<'_> {
     pub fn emit(&self, metrics: &IngestMetrics) {
-        tracing::info!(
+        tracing::debug!(
+            app = self.app.as_str(),
             event = self.event,
             event_id = %self.event_id,
             partition = self.partition,

@@ -168,7 +168,8 @@ async fn webhook(
 
 /// Answers one webhook of `app`. Emits what happened when it succeeds; a failure is emitted
 /// by the caller.
-#[tracing::instrument(skip_all, fields(app = %app))]
+// A span per request at debug level only: at info it cost more than verifying the webhook.
+#[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
 async fn handle(
     state: &AppState,
     app: App,

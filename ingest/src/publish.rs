@@ -171,7 +171,7 @@ impl RawPublisher {
     }
 
     /// Publishes one webhook and waits for the broker's acknowledgement (or the budget).
-    #[tracing::instrument(skip_all, fields(app = %record.app, event = record.event, event_id = record.event_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %record.app, event = record.event, event_id = record.event_id))]
     pub async fn publish(&self, record: &RawRecord<'_>) -> Result<(i32, i64), PublishError> {
         let received_at = record.received_at_ms.to_string();
         let mut hdrs = OwnedHeaders::new()

@@ -95,17 +95,20 @@ fn write_canonical(out: &mut Vec<u8>, value: &Value, key: Option<&str>) {
     // without an intermediate `Value` or `String` per key and scalar.
     let json = |out: &mut Vec<u8>, v: &dyn erased::Ser| v.write(out);
     match value {
+        // serde_json's map is a BTreeMap (no `preserve_order`; a test below fails if a crate
+        // turns that feature on), so it iterates in sorted key order already: no key list to
+        // collect and sort, and no lookup per key.
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().filter(|k| !is_volatile_key(k)).collect();
-            keys.sort_unstable();
             out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (k, v) in map.iter().filter(|(k, _)| !is_volatile_key(k)) {
+                if !first {
                     out.push(b',');
                 }
+                first = false;
                 json(out, &k.as_str());
                 out.push(b':');
-                write_canonical(out, &map[k], Some(k));
+                write_canonical(out, v, Some(k));
             }
             out.push(b'}');
         }
@@ -171,6 +174,21 @@ mod tests {
             "payload": {"object": {"recording_files": [{"id": "f", "download_url": "https://x/d/1?access_token=a"}]}}});
         assert_ne!(event_id(App::Zoom, &a), event_id(App::Zoom, &c));
         assert_eq!(event_id(App::Zoom, &a).len(), 32);
+    }
+
+    #[test]
+    fn objects_iterate_in_sorted_key_order() {
+        // event_id's canonical form relies on it: serde_json's `preserve_order` feature, if any
+        // crate in the build enabled it, would change every event id.
+        let v = json!({"b": 1, "a": 2, "B": 3});
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["B", "a", "b"]);
+        // The id Python gives: sha256(b"zoom\0" + json.dumps(v, sort_keys=True,
+        // separators=(",", ":")))[:16], hex.
+        assert_eq!(
+            event_id(App::Zoom, &json!({"event": "x", "payload": {"b": 1, "a": [2, {"d": 3, "c": 4}]}})),
+            "0ce0edb12f920abcf559d58a683587d9"
+        );
     }
 
     #[test]
