@@ -25,11 +25,14 @@ pub const DEV_ZOOM_ADMIN_SECRET: &str = "zoomstream-dev-zoom-admin-secret";
 /// The bearer token of every SSE stream in dev mode, unless `--sse-token` says otherwise.
 pub const DEV_SSE_TOKEN: &str = "zoomstream-dev-sse-token";
 
-/// The development secret of an app: what `zoomstream send` signs with by default.
-pub fn dev_secret(app: App) -> &'static str {
-    match app {
-        App::Zoom => DEV_ZOOM_SECRET,
-        App::ZoomAdmin => DEV_ZOOM_ADMIN_SECRET,
+/// The development secret of a built-in app: what `zoomstream send` signs with by default.
+pub fn dev_secret(app: &str) -> Option<&'static str> {
+    if app == App::ZOOM.as_str() {
+        Some(DEV_ZOOM_SECRET)
+    } else if app == App::ZOOM_ADMIN.as_str() {
+        Some(DEV_ZOOM_ADMIN_SECRET)
+    } else {
+        None
     }
 }
 
