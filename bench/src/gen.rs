@@ -148,9 +148,9 @@ impl Generator {
     pub fn next_at(&mut self, event_ts: i64) -> Webhook {
         let event = self.pick_event();
         let app = if self.rng.below(100) < ADMIN_PERCENT as u64 {
-            App::ZoomAdmin
+            App::ZOOM_ADMIN
         } else {
-            App::Zoom
+            App::ZOOM
         };
         let body = self.body(event, event_ts);
         Webhook {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use zoomstream_processors::route::{Output, RawMessage, Route, Router};
-use zoomstream_schemas::catalogue::UserIdentity;
+use zoomstream_schemas::Apps;
 
 #[derive(Debug, Serialize)]
 pub struct TransformReport {
@@ -27,7 +27,7 @@ pub fn router(sources: &Path) -> anyhow::Result<Router> {
     let routes = file.sources.into_iter().map(Route::single_object).collect();
     Ok(Router {
         routes,
-        me: UserIdentity::default(),
+        apps: Apps::builtin(),
     })
 }
 

@@ -16,7 +16,7 @@ use zoomstream_ingest::Ingest;
 use zoomstream_processors::{Delivery, Processor};
 use zoomstream_runtime::shutdown::{self, ShutdownToken};
 use zoomstream_schemas::sources::{self, SourcesFile};
-use zoomstream_schemas::App;
+use zoomstream_schemas::{App, Apps};
 
 /// The Zoom app's secret token in dev mode, unless `--zoom-secret` says otherwise.
 pub const DEV_ZOOM_SECRET: &str = "zoomstream-dev-zoom-secret";
@@ -25,11 +25,14 @@ pub const DEV_ZOOM_ADMIN_SECRET: &str = "zoomstream-dev-zoom-admin-secret";
 /// The bearer token of every SSE stream in dev mode, unless `--sse-token` says otherwise.
 pub const DEV_SSE_TOKEN: &str = "zoomstream-dev-sse-token";
 
-/// The development secret of an app: what `zoomstream send` signs with by default.
-pub fn dev_secret(app: App) -> &'static str {
-    match app {
-        App::Zoom => DEV_ZOOM_SECRET,
-        App::ZoomAdmin => DEV_ZOOM_ADMIN_SECRET,
+/// The development secret of a built-in app: what `zoomstream send` signs with by default.
+pub fn dev_secret(app: &str) -> Option<&'static str> {
+    if app == App::ZOOM.as_str() {
+        Some(DEV_ZOOM_SECRET)
+    } else if app == App::ZOOM_ADMIN.as_str() {
+        Some(DEV_ZOOM_ADMIN_SECRET)
+    } else {
+        None
     }
 }
 
@@ -71,6 +74,12 @@ pub struct DevArgs {
     )]
     pub sources: PathBuf,
 
+    /// An apps file (README, "Several Zoom apps"): its apps instead of the built-in two, each
+    /// app's secret taken from the variable the file names (`--zoom-secret`,
+    /// `--zoom-admin-secret` and the user flags are then unused).
+    #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+
     /// Zoom user id of the Zoom app's user: decides the `*.by_me` / `*.for_me` sources.
     #[arg(long)]
     pub zoom_user_id: Option<String>,
@@ -90,7 +99,8 @@ struct DevTopic {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Listen for signals first: a ctrl-c during start-up stops the services as soon as they run.
     let shutdown = shutdown::on_signal();
-    let sources = sources::load(&args.sources).with_context(|| {
+    let apps = Apps::load_or_builtin(args.apps_file.as_deref())?;
+    let sources = sources::load_with(&args.sources, &apps).with_context(|| {
         format!(
             "loading the sources file {} (pass --sources)",
             args.sources.display()
@@ -120,6 +130,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("starting the processor")?;
     let mut sse_config = zoomstream_sse::Config::new(&bootstrap, &args.sources);
+    sse_config.apps_file = args.apps_file.clone();
     sse_config.listen = args.sse_listen;
     sse_config.token = Some(args.sse_token.clone().into());
     let sse = zoomstream_sse::Sse::build(sse_config)
@@ -141,7 +152,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut first_error = None;
     tokio::select! {
         ready = wait_ready(ingest_addr) => match ready {
-            Ok(()) => print_banner(&args, ingest_addr, metrics_addr, sse_addr, &bootstrap, &topics),
+            Ok(()) => print_banner(&args, &apps, ingest_addr, metrics_addr, sse_addr, &bootstrap, &topics),
             Err(err) => first_error = Some(err),
         },
         Some(ended) = services.join_next() => first_error = outcome(ended, &shutdown).err(),
@@ -175,6 +186,7 @@ fn ingest_config(args: &DevArgs, bootstrap: &str) -> zoomstream_ingest::Config {
     config.listen = args.listen;
     config.zoom_secret_token = Some(args.zoom_secret.clone().into());
     config.zoom_admin_secret_token = Some(args.zoom_admin_secret.clone().into());
+    config.apps_file = args.apps_file.clone();
     config.topic_creation.create = false;
     // The mock cluster keeps no topic configs (and stores records of any size).
     config.check_raw_topic = false;
@@ -195,6 +207,7 @@ fn processor_config(
     config.topic_creation.create = false;
     config.zoom_user_id = args.zoom_user_id.clone();
     config.zoom_user_email = args.zoom_user_email.clone();
+    config.apps_file = args.apps_file.clone();
     config
 }
 
@@ -280,6 +293,7 @@ fn outcome(
 
 fn print_banner(
     args: &DevArgs,
+    apps: &Apps,
     ingest: SocketAddr,
     metrics: SocketAddr,
     sse: SocketAddr,
@@ -302,22 +316,41 @@ fn print_banner(
         .find(|t| t.name == "zoom.recording-completed")
         .or(topics.last())
         .map_or("TOPIC", |t| t.name.as_str());
+    let webhooks = if args.apps_file.is_none() {
+        format!(
+            "Webhook URLs     http://{ingest}/webhooks/zoom          (Zoom app)\n\
+             \x20                http://{ingest}/webhooks/zoom-admin    (Zoom Admin app)\n\
+             Secret tokens    zoom:       {zoom}\n\
+             \x20                zoom-admin: {admin}\n",
+            zoom = args.zoom_secret,
+            admin = args.zoom_admin_secret,
+        )
+    } else {
+        // The apps file's: secrets stay in their variables, only the names are shown.
+        let mut lines = String::new();
+        for (i, app) in apps.iter().enumerate() {
+            let label = if i == 0 { "Webhook URLs" } else { "" };
+            lines += &format!(
+                "{label:<16} http://{ingest}{path}   ({name}: {kind} app, secret in ${env})\n",
+                path = app.path,
+                name = app.app,
+                kind = app.app.kind().label(),
+                env = app.secret_tokens_env,
+            );
+        }
+        lines
+    };
     let mut out = format!(
         "\n\
          zoomstream dev: ingest, processor and SSE streams in one process, on librdkafka's in-process mock Kafka\n\
          cluster (at-least-once delivery; nothing is kept after exit).\n\
          \n\
-         Webhook URLs     http://{ingest}/webhooks/zoom          (Zoom app)\n\
-         \x20                http://{ingest}/webhooks/zoom-admin    (Zoom Admin app)\n\
-         Secret tokens    zoom:       {zoom}\n\
-         \x20                zoom-admin: {admin}\n\
+         {webhooks}\
          Kafka bootstrap  {bootstrap}   (any Kafka client can read the topics here)\n\
          Metrics          http://{ingest}/metrics (ingest), http://{metrics}/metrics (processor)\n\
          SSE streams      http://{sse}/sources/<source>/events   (bearer token: {sse_token})\n\
          \n\
          Topics ({count}):\n",
-        zoom = args.zoom_secret,
-        admin = args.zoom_admin_secret,
         count = topics.len(),
     );
     for topic in topics {

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use clap::builder::{PossibleValuesParser, TypedValueParser as _};
-use zoomstream_schemas::App;
+use zoomstream_schemas::{App, AppKind};
 
 use crate::dev::dev_secret;
 
@@ -21,15 +20,12 @@ pub struct SendArgs {
     #[arg(long, value_name = "DIR")]
     pub all: Option<PathBuf>,
 
-    /// The Zoom app the webhooks are for: the path /webhooks/APP, and the default secret.
-    #[arg(
-        long,
-        default_value = "zoom",
-        value_parser = PossibleValuesParser::new(["zoom", "zoom-admin"]).map(|s| s.parse::<App>().expect("a possible value"))
-    )]
-    pub app: App,
+    /// The Zoom app the webhooks are for: the path /webhooks/APP, and, for the built-in `zoom`
+    /// and `zoom-admin`, the default secret. An app of an apps file needs `--secret`.
+    #[arg(long, default_value = "zoom", value_parser = app_name)]
+    pub app: String,
 
-    /// The app's secret token [default: the one `zoomstream dev` uses for the app].
+    /// The app's secret token [default: the one `zoomstream dev` uses for a built-in app].
     #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub secret: Option<String>,
 
@@ -38,16 +34,22 @@ pub struct SendArgs {
     pub url: String,
 }
 
+/// An app name as the apps file takes it (the kind does not matter to a sender).
+fn app_name(s: &str) -> Result<String, String> {
+    App::new(s, AppKind::Zoom)
+        .map(|app| app.as_str().to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// Sends every file; `Ok(false)` when any answer was not 200 or any request failed.
 pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
     let files = match &args.all {
         Some(dir) => webhook_files(dir)?,
         None => args.fixtures.clone(),
     };
-    let secret = args
-        .secret
-        .as_deref()
-        .unwrap_or_else(|| dev_secret(args.app));
+    let Some(secret) = args.secret.as_deref().or_else(|| dev_secret(&args.app)) else {
+        bail!("--secret is needed for app {:?} (only the built-in zoom and zoom-admin apps have a development secret)", args.app);
+    };
     let url = format!("{}/webhooks/{}", args.url.trim_end_matches('/'), args.app);
     // Zoom gives up after 3 s; a little more shows a slow answer instead of hiding it.
     let client = reqwest::Client::builder()

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use zoomstream_schemas::sources::{self, SourcesError};
+use zoomstream_schemas::Apps;
 
 #[derive(clap::Args)]
 pub struct SourcesArgs {
@@ -28,6 +29,10 @@ pub enum SourcesCommand {
             default_value = "schemas/sources.toml"
         )]
         file: PathBuf,
+        /// The apps file naming the apps sources may take (default: $ZOOMSTREAM_APPS_FILE,
+        /// else the built-in zoom and zoom-admin apps).
+        #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+        apps_file: Option<PathBuf>,
     },
     /// Print each source of a valid sources file: name, app, events, topic and schema.
     List {
@@ -38,22 +43,29 @@ pub enum SourcesCommand {
             default_value = "schemas/sources.toml"
         )]
         sources: PathBuf,
+        /// The apps file naming the apps sources may take.
+        #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+        apps_file: Option<PathBuf>,
     },
 }
 
 /// Runs the subcommand; `Ok(false)` when the file is invalid (exit code 1).
 pub fn run(args: SourcesArgs) -> anyhow::Result<bool> {
     match args.command {
-        SourcesCommand::Validate { file } => validate(&file),
-        SourcesCommand::List { sources } => {
-            list(&sources)?;
+        SourcesCommand::Validate { file, apps_file } => validate(&file, &apps(apps_file)?),
+        SourcesCommand::List { sources, apps_file } => {
+            list(&sources, &apps(apps_file)?)?;
             Ok(true)
         }
     }
 }
 
-fn validate(file: &std::path::Path) -> anyhow::Result<bool> {
-    match sources::load(file) {
+fn apps(file: Option<PathBuf>) -> anyhow::Result<Apps> {
+    Ok(Apps::load_or_builtin(file.as_deref())?)
+}
+
+fn validate(file: &std::path::Path, apps: &Apps) -> anyhow::Result<bool> {
+    match sources::load_with(file, apps) {
         Ok(loaded) => {
             println!("{}: ok, {} sources", file.display(), loaded.sources.len());
             Ok(true)
@@ -70,8 +82,8 @@ fn validate(file: &std::path::Path) -> anyhow::Result<bool> {
     }
 }
 
-fn list(file: &std::path::Path) -> anyhow::Result<()> {
-    let loaded = sources::load(file).with_context(|| {
+fn list(file: &std::path::Path, apps: &Apps) -> anyhow::Result<()> {
+    let loaded = sources::load_with(file, apps).with_context(|| {
         format!(
             "loading {} (`zoomstream sources validate` lists every problem)",
             file.display()

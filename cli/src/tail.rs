@@ -55,6 +55,10 @@ pub struct TailArgs {
     )]
     pub sources: PathBuf,
 
+    /// The apps file, when sources name its apps (README, "Several Zoom apps").
+    #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+
     /// The Schema Registry, for topics in Confluent framing: each record is decoded with the
     /// schema its id names.
     #[command(flatten)]
@@ -66,7 +70,8 @@ pub struct TailArgs {
 }
 
 pub async fn run(args: TailArgs) -> anyhow::Result<()> {
-    let file = sources::load(&args.sources).with_context(|| {
+    let apps = zoomstream_schemas::Apps::load_or_builtin(args.apps_file.as_deref())?;
+    let file = sources::load_with(&args.sources, &apps).with_context(|| {
         format!(
             "loading the sources file {} (pass --sources: it gives each source topic's schema)",
             args.sources.display()

@@ -32,6 +32,12 @@ pub struct Config {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
+    /// The apps file: the Zoom apps this deployment receives webhooks for, each with its name,
+    /// kind, path and the variable holding its secret tokens (see README, "Several Zoom apps").
+    /// Unset: the built-in `zoom` and `zoom-admin` apps, with the two variables below.
+    #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+    pub apps_file: Option<std::path::PathBuf>,
+
     /// Secret token of the user-level "Zoom" app (enables POST /webhooks/zoom). During a
     /// rotation, `current,old…`: webhooks signed with any of them are accepted, URL validation
     /// is answered with the current (first) one.
@@ -127,6 +133,7 @@ impl fmt::Debug for Config {
             .field("listener", &self.listener)
             .field("metrics_listen", &self.metrics_listen)
             .field("kafka", &self.kafka)
+            .field("apps_file", &self.apps_file)
             .field(
                 "zoom_secret_token",
                 &self.zoom_secret_token.as_ref().map(|_| "<set>"),
@@ -182,7 +189,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.zoom_secret_token.is_none() && self.zoom_admin_secret_token.is_none() {
+        // With an apps file, each app's variable is required instead (crate::apps).
+        let no_builtin_secret =
+            self.zoom_secret_token.is_none() && self.zoom_admin_secret_token.is_none();
+        if self.apps_file.is_none() && no_builtin_secret {
             return Err(ConfigError::NoSecret);
         }
         if self.raw_topic_partitions <= 0 {
@@ -204,10 +214,14 @@ impl Config {
         Ok(())
     }
 
+    /// The secret tokens of a built-in app (no apps file).
     pub fn secret(&self, app: App) -> Option<&SecretTokens> {
-        match app {
-            App::Zoom => self.zoom_secret_token.as_ref(),
-            App::ZoomAdmin => self.zoom_admin_secret_token.as_ref(),
+        if app == App::ZOOM {
+            self.zoom_secret_token.as_ref()
+        } else if app == App::ZOOM_ADMIN {
+            self.zoom_admin_secret_token.as_ref()
+        } else {
+            None
         }
     }
 

@@ -180,7 +180,7 @@ mod tests {
         let requests =
             |app: &str, outcome: &str| metrics.requests.with_label_values(&[app, outcome]).get();
         WebhookPublished {
-            app: App::Zoom,
+            app: App::ZOOM,
             event: "meeting.started",
             event_id: "id",
             partition: 0,
@@ -188,11 +188,11 @@ mod tests {
         }
         .emit(&metrics);
         UrlValidationAnswered {
-            app: App::ZoomAdmin,
+            app: App::ZOOM_ADMIN,
         }
         .emit(&metrics);
         ReplayNotPublished {
-            app: App::Zoom,
+            app: App::ZOOM,
             event: "meeting.started",
             event_id: "id",
         }
@@ -203,7 +203,7 @@ mod tests {
         }
         .emit(&metrics);
         WebhookRejected {
-            app: Some(App::Zoom),
+            app: Some(App::ZOOM),
             error: &WebhookError::Overloaded,
         }
         .emit(&metrics);

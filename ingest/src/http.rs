@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -32,8 +32,8 @@ use crate::verify::{Verifier, VerifyError};
 
 /// Everything a request handler needs; built once per service.
 pub struct AppState {
-    pub zoom: Option<Verifier>,
-    pub zoom_admin: Option<Verifier>,
+    /// One per app, each on its own path.
+    pub apps: Vec<ReceivingRoute>,
     pub publisher: Arc<RawPublisher>,
     /// The disk spool, when configured (`ZOOMSTREAM_SPOOL_DIR`).
     pub spool: Option<Arc<crate::spool::Spool>>,
@@ -46,26 +46,58 @@ pub struct AppState {
     pub readiness: Readiness,
 }
 
+/// An app's webhook path, and its verifier when its secret tokens are configured.
+pub struct ReceivingRoute {
+    pub app: App,
+    pub path: String,
+    pub verifier: Option<Verifier>,
+}
+
 impl AppState {
     fn verifier(&self, app: App) -> Option<&Verifier> {
-        match app {
-            App::Zoom => self.zoom.as_ref(),
-            App::ZoomAdmin => self.zoom_admin.as_ref(),
-        }
+        self.apps
+            .iter()
+            .find(|r| r.app == app)
+            .and_then(|r| r.verifier.as_ref())
     }
 }
 
-/// The router: `POST /webhooks/{zoom|zoom-admin}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+/// The router: `POST` on each app's path (by default `/webhooks/<app name>`), `GET /healthz`,
+/// `GET /readyz`, `GET /metrics`.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/webhooks/{app}", post(webhook))
+    let mut router = Router::new();
+    for route in &state.apps {
+        let app = route.app;
+        router = router.route(
+            &route.path,
+            post(
+                move |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body| {
+                    webhook(state, app, headers, body)
+                },
+            ),
+        );
+    }
+    router
         .route("/readyz", get(readyz))
         .merge(endpoints::router(
             state.metrics.registry.clone(),
             Health::new(),
         ))
-        .fallback(|| async { WebhookError::NotFound.into_response() })
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// A path no app has: a webhook posted there is counted as rejected for app `unknown`.
+async fn not_found(State(state): State<Arc<AppState>>, method: Method) -> Response {
+    let error = WebhookError::NotFound;
+    if method == Method::POST {
+        WebhookRejected {
+            app: None,
+            error: &error,
+        }
+        .emit(&state.metrics);
+    }
+    error.into_response()
 }
 
 /// Why a webhook was not accepted. The message is what the caller reads: specific, and never
@@ -149,19 +181,14 @@ impl IntoResponse for WebhookError {
     }
 }
 
-async fn webhook(
-    State(state): State<Arc<AppState>>,
-    Path(app): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let app: Option<App> = app.parse().ok();
-    let outcome = match app {
-        None => Err(WebhookError::NotFound),
-        Some(app) => handle(&state, app, &headers, body).await,
-    };
+async fn webhook(state: Arc<AppState>, app: App, headers: HeaderMap, body: Body) -> Response {
+    let outcome = handle(&state, app, &headers, body).await;
     outcome.unwrap_or_else(|error| {
-        WebhookRejected { app, error: &error }.emit(&state.metrics);
+        WebhookRejected {
+            app: Some(app),
+            error: &error,
+        }
+        .emit(&state.metrics);
         error.into_response()
     })
 }

@@ -6,6 +6,7 @@
 //! then finishes in-flight requests and flushes the producer. `main` runs it as a
 //! [`Service`](zoomstream_runtime::service::Service).
 
+pub mod apps;
 pub mod body;
 pub mod body_budget;
 pub mod config;
@@ -38,13 +39,12 @@ use zoomstream_runtime::record_size::{max_record_bytes, topic_config};
 use zoomstream_runtime::service::Service;
 use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_runtime::topic_configs;
-use zoomstream_schemas::App;
 
 pub use config::Config;
 pub use http::app;
 
 use crate::body_budget::BodyBudget;
-use crate::http::AppState;
+use crate::http::{AppState, ReceivingRoute};
 use crate::metrics::IngestMetrics;
 use crate::publish::RawPublisher;
 use crate::raw_topic::RawTopicSetup;
@@ -74,7 +74,7 @@ impl Ingest {
         config.validate()?;
         let metrics = IngestMetrics::new();
         let window = Duration::from_secs(config.replay_window_secs);
-        let verifier = |app: App| config.secret(app).map(|s| Verifier::new(s.clone(), window));
+        let apps = apps::receiving_apps(&config, |name| std::env::var(name).ok())?;
         let publisher = Arc::new(RawPublisher::new(
             &config.kafka,
             config.raw_topic.clone(),
@@ -92,8 +92,14 @@ impl Ingest {
         };
         let state = Arc::new(AppState {
             spool,
-            zoom: verifier(App::Zoom),
-            zoom_admin: verifier(App::ZoomAdmin),
+            apps: apps
+                .into_iter()
+                .map(|a| ReceivingRoute {
+                    app: a.app,
+                    path: a.path,
+                    verifier: a.secrets.map(|s| Verifier::new(s, window)),
+                })
+                .collect(),
             publisher,
             metrics,
             permits: Arc::new(Semaphore::new(config.max_in_flight)),

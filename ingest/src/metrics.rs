@@ -7,7 +7,7 @@ use zoomstream_runtime::metrics::register;
 #[derive(Clone)]
 pub struct IngestMetrics {
     pub registry: Registry,
-    /// Webhooks by app (`zoom`, `zoom-admin`, `unknown`) and outcome (a fixed set: `accepted`,
+    /// Webhooks by app (a configured app's name, or `unknown` for a path no app has) and outcome (a fixed set: `accepted`,
     /// `url_validation`, `replay` and the codes of `WebhookError`).
     pub requests: IntCounterVec,
     /// Time from handing a webhook to the producer to the broker's acknowledgement.

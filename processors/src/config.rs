@@ -7,6 +7,8 @@ use clap::{Parser, ValueEnum};
 use zoomstream_runtime::kafka::{parse_setting, KafkaArgs, TopicCreationArgs};
 use zoomstream_runtime::record_size::DEFAULT_MAX_BODY_BYTES;
 use zoomstream_runtime::schema_registry::RegistryArgs;
+use zoomstream_schemas::catalogue::UserIdentity;
+use zoomstream_schemas::{App, Apps};
 
 /// zoomstream-processor: consumes the raw Zoom webhook topic in a consumer group and writes each
 /// source's Avro records to its topic; records it cannot handle go to the dead-letter topic.
@@ -100,11 +102,18 @@ pub struct Config {
     )]
     pub schema_registry_startup_timeout_secs: u64,
 
-    /// Zoom user id of the user-level Zoom app's user: decides `*.by_me`, `*.for_me`.
+    /// The apps file (as ingest's): the apps raw records name, each app's kind (which decides
+    /// its catalogue) and user (`*.by_me`, `*.for_me`). Unset: the built-in `zoom` and
+    /// `zoom-admin` apps, the user of `zoom` given by the two settings below.
+    #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+
+    /// Zoom user id of the built-in Zoom app's user: decides `*.by_me`, `*.for_me` (with an
+    /// apps file, each app's `user_id` does).
     #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_ID")]
     pub zoom_user_id: Option<String>,
 
-    /// E-mail of the user-level Zoom app's user (matched against `payload.operator`).
+    /// E-mail of the built-in Zoom app's user (matched against `payload.operator`).
     #[arg(long, env = "ZOOMSTREAM_ZOOM_USER_EMAIL")]
     pub zoom_user_email: Option<String>,
 
@@ -185,6 +194,19 @@ pub enum Delivery {
 impl Config {
     /// A config for tests and embedding: metrics on a free loopback port, defaults elsewhere.
     /// Reads no flag and no environment variable (the binary's `Config::parse` does).
+    /// The apps of the deployment: the apps file's, or the built-in two with the `zoom`
+    /// app's user from `--zoom-user-id` / `--zoom-user-email`.
+    pub fn apps(&self) -> anyhow::Result<Apps> {
+        let Some(file) = &self.apps_file else {
+            let user = UserIdentity {
+                user_id: self.zoom_user_id.clone().filter(|s| !s.is_empty()),
+                email: self.zoom_user_email.clone().filter(|s| !s.is_empty()),
+            };
+            return Ok(Apps::builtin().with_user(App::ZOOM, user));
+        };
+        Ok(Apps::load(file)?)
+    }
+
     pub fn new(brokers: impl Into<String>, sources: impl Into<PathBuf>) -> Self {
         let mut config: Config = zoomstream_runtime::config::defaults();
         config.kafka.brokers = brokers.into();

@@ -35,7 +35,7 @@ impl UserNotConfigured<'_> {
     pub fn emit(self) {
         tracing::warn!(
             sources = %self.sources.join(", "),
-            "these sources decide by the configured Zoom user, but neither --zoom-user-id nor --zoom-user-email is set: they will receive nothing"
+            "these sources decide by the configured Zoom user of their app, but it has none (--zoom-user-id / --zoom-user-email, or user_id / user_email in the apps file): they will receive nothing"
         );
     }
 }

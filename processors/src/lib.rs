@@ -36,7 +36,7 @@ use zoomstream_runtime::shutdown::ShutdownToken;
 use zoomstream_runtime::topic_configs;
 use zoomstream_schemas::avro::{self, Encoder};
 use zoomstream_schemas::catalogue::UserIdentity;
-use zoomstream_schemas::sources;
+use zoomstream_schemas::{sources, App};
 
 pub use config::{Config, Delivery, RegistryMode};
 
@@ -59,15 +59,23 @@ pub struct Processor {
 impl Processor {
     pub async fn build(config: Config) -> anyhow::Result<Processor> {
         config.listener.validate()?;
-        let file = sources::load(&config.sources)
+        let apps = config.apps()?;
+        let file = sources::load_with(&config.sources, &apps)
             .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
         for warning in &file.warnings {
             events::SourcesWarned { warning }.emit();
         }
-        let unconfigured = config.zoom_user_id.as_deref().unwrap_or("").is_empty()
-            && config.zoom_user_email.as_deref().unwrap_or("").is_empty();
-        let needing_user = file.needing_user();
-        if unconfigured && !needing_user.is_empty() {
+        let unconfigured = |app: App| {
+            apps.get(app.as_str())
+                .is_none_or(|a| a.user == UserIdentity::default())
+        };
+        let needing_user: Vec<&str> = file
+            .sources
+            .iter()
+            .filter(|s| s.needs_user() && unconfigured(s.app))
+            .map(|s| s.name.as_str())
+            .collect();
+        if !needing_user.is_empty() {
             events::UserNotConfigured {
                 sources: &needing_user,
             }
@@ -119,12 +127,8 @@ impl Processor {
         let metrics_listener = TcpListener::bind(config.metrics_listen)
             .await
             .with_context(|| format!("binding the metrics endpoint {}", config.metrics_listen))?;
-        let me = UserIdentity {
-            user_id: config.zoom_user_id.clone(),
-            email: config.zoom_user_email.clone(),
-        };
         Ok(Processor {
-            router: Router { routes, me },
+            router: Router { routes, apps },
             metrics: ProcessorMetrics::new(),
             metrics_listener,
             config,

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 use zoomstream_schemas::avro::Encoder;
-use zoomstream_schemas::catalogue::{self, UserIdentity};
+use zoomstream_schemas::catalogue;
 use zoomstream_schemas::mapping::{self, RawEvent, SourceRecord};
 use zoomstream_schemas::raw;
 use zoomstream_schemas::sources::Source;
-use zoomstream_schemas::App;
+use zoomstream_schemas::Apps;
 
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 
@@ -47,7 +47,8 @@ pub enum Output<'r> {
 
 pub struct Router {
     pub routes: Vec<Route>,
-    pub me: UserIdentity,
+    /// The apps raw records may name: each one's kind and user.
+    pub apps: Apps,
 }
 
 impl Router {
@@ -66,11 +67,16 @@ impl Router {
                 format!("no {} header", raw::headers::APP),
             )
         })?;
-        let app: App = app_name
-            .parse()
-            .map_err(|e: zoomstream_schemas::app::UnknownApp| {
-                DeadLetter::new(DeadLetterReason::UnknownApp, e.to_string())
-            })?;
+        let entry = self.apps.get(app_name).ok_or_else(|| {
+            DeadLetter::new(
+                DeadLetterReason::UnknownApp,
+                format!(
+                    "app {app_name:?} is not an app of this deployment (its apps: {})",
+                    self.apps.names()
+                ),
+            )
+        })?;
+        let (app, me) = (entry.app, &entry.user);
         let payload = msg
             .payload
             .ok_or_else(|| DeadLetter::new(DeadLetterReason::Empty, "record has no value"))?;
@@ -98,7 +104,7 @@ impl Router {
             received_at_ms,
         };
 
-        let names = catalogue::classify(app, &envelope, &self.me);
+        let names = catalogue::classify(app, &envelope, me);
         let mut outputs = Vec::new();
         let mut matched_any = false;
         for route in self.routes.iter().filter(|r| r.source.app == app) {
@@ -107,7 +113,7 @@ impl Router {
             };
             matched_any = true;
             // Pipedream's filters (meeting_ids, webinar_ids, hosted_by_me): taken, not wanted.
-            if !route.source.options.accepts(&envelope, &self.me) {
+            if !route.source.options.accepts(&envelope, me) {
                 continue;
             }
             let dead = |reason: DeadLetterReason, detail: String| {
@@ -154,7 +160,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use zoomstream_schemas::sources;
+    use zoomstream_schemas::catalogue::UserIdentity;
+    use zoomstream_schemas::{sources, App};
 
     const SOURCES: &str = r#"
 [[source]]
@@ -185,7 +192,7 @@ schema = "meeting.avsc"
         let routes = file.sources.into_iter().map(Route::single_object).collect();
         Router {
             routes,
-            me: UserIdentity::default(),
+            apps: Apps::builtin(),
         }
     }
 
@@ -226,6 +233,51 @@ schema = "meeting.avsc"
     }
 
     #[test]
+    fn each_app_of_an_apps_file_decides_by_me_with_its_own_user() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let apps = Apps::parse(
+            "[[app]]\nname = \"sales\"\nkind = \"zoom\"\nsecret_tokens_env = \"S\"\nuser_id = \"s\"\n\
+             [[app]]\nname = \"support\"\nkind = \"zoom\"\nsecret_tokens_env = \"T\"\nuser_id = \"t\"\n",
+            "apps.toml",
+        )
+        .unwrap();
+        let source = |name: &str| {
+            format!("[[source]]\nname = \"{name}\"\napp = \"{name}\"\nevents = [\"meeting.created.by_me\"]\ntopic = \"{name}\"\nschema = \"meeting.avsc\"\n")
+        };
+        let text = source("sales") + &source("support");
+        let file = sources::parse_with(&text, &dir, &apps).expect("valid sources");
+        let r = Router {
+            routes: file.sources.into_iter().map(Route::single_object).collect(),
+            apps,
+        };
+        let created = |operator: &str| {
+            format!(
+                r#"{{"event":"meeting.created","event_ts":1,"payload":{{"account_id":"a","operator_id":"{operator}","object":{{"id":1,"uuid":"u","host_id":"h","topic":"t"}}}}}}"#
+            )
+        };
+        let names = |outputs: Vec<(String, String)>| -> Vec<String> {
+            outputs.into_iter().map(|(name, _)| name).collect()
+        };
+        assert_eq!(
+            names(route(&r, Some("sales"), created("s").as_bytes())),
+            ["sales"]
+        );
+        assert_eq!(
+            names(route(&r, Some("support"), created("t").as_bytes())),
+            ["support"]
+        );
+        assert!(
+            route(&r, Some("sales"), created("t").as_bytes()).is_empty(),
+            "support's user is not sales'"
+        );
+        assert_eq!(
+            names(route(&r, Some("zoom"), created("s").as_bytes())),
+            ["dlq:unknown_app"],
+            "a built-in app is not one of an apps file"
+        );
+    }
+
+    #[test]
     fn catalogued_events_without_a_source_are_dropped_but_unknown_ones_are_dead_letters() {
         let r = router();
         assert!(route(
@@ -257,10 +309,13 @@ hosted_by_me = true
         let file = sources::parse(text, &dir).expect("valid sources");
         let r = Router {
             routes: file.sources.into_iter().map(Route::single_object).collect(),
-            me: UserIdentity {
-                user_id: Some("h".into()),
-                email: None,
-            },
+            apps: Apps::builtin().with_user(
+                App::ZOOM,
+                UserIdentity {
+                    user_id: Some("h".into()),
+                    email: None,
+                },
+            ),
         };
         let started = |id: u64, host: &str| {
             format!(

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use proptest::prelude::*;
 use zoomstream_processors::route::{Output, RawMessage, Route, Router};
 use zoomstream_schemas::catalogue::UserIdentity;
-use zoomstream_schemas::sources;
+use zoomstream_schemas::{sources, App, Apps};
 
 static ROUTER: LazyLock<Router> = LazyLock::new(|| {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas/sources.toml");
@@ -20,10 +20,13 @@ static ROUTER: LazyLock<Router> = LazyLock::new(|| {
         .collect();
     Router {
         routes,
-        me: UserIdentity {
-            user_id: Some("me".into()),
-            email: None,
-        },
+        apps: Apps::builtin().with_user(
+            App::ZOOM,
+            UserIdentity {
+                user_id: Some("me".into()),
+                email: None,
+            },
+        ),
     }
 });
 

@@ -168,12 +168,12 @@ mod tests {
             "payload": {"object": {"recording_files": [{"id": "f", "download_url": "https://x/d/1?access_token=a"}]}}});
         let b = json!({"payload": {"object": {"recording_files": [{"download_url": "https://x/d/1?access_token=b", "id": "f"}]}},
             "download_token": "t2", "event_ts": 1, "event": "recording.completed"});
-        assert_eq!(event_id(App::Zoom, &a), event_id(App::Zoom, &b));
-        assert_ne!(event_id(App::Zoom, &a), event_id(App::ZoomAdmin, &a));
+        assert_eq!(event_id(App::ZOOM, &a), event_id(App::ZOOM, &b));
+        assert_ne!(event_id(App::ZOOM, &a), event_id(App::ZOOM_ADMIN, &a));
         let c = json!({"event": "recording.completed", "event_ts": 2, "download_token": "t1",
             "payload": {"object": {"recording_files": [{"id": "f", "download_url": "https://x/d/1?access_token=a"}]}}});
-        assert_ne!(event_id(App::Zoom, &a), event_id(App::Zoom, &c));
-        assert_eq!(event_id(App::Zoom, &a).len(), 32);
+        assert_ne!(event_id(App::ZOOM, &a), event_id(App::ZOOM, &c));
+        assert_eq!(event_id(App::ZOOM, &a).len(), 32);
     }
 
     #[test]

@@ -88,9 +88,9 @@ fn recording_completed_gives_one_record_per_kept_file() {
     let file = shipped();
     let source = file.get("recording-completed").unwrap();
     let envelope = fixture("recording.completed.json");
-    let names = classify(App::Zoom, &envelope, &UserIdentity::default());
+    let names = classify(App::ZOOM, &envelope, &UserIdentity::default());
     assert_eq!(names, ["recording.completed"]);
-    let matched = source.select(App::Zoom, &names).unwrap();
+    let matched = source.select(App::ZOOM, &names).unwrap();
     let out = map(source, &envelope, matched).unwrap();
     assert_eq!(
         file_types(&out),
@@ -98,7 +98,7 @@ fn recording_completed_gives_one_record_per_kept_file() {
         "M4A and CHAT are off by default"
     );
 
-    let parent = raw::event_id(App::Zoom, &envelope);
+    let parent = raw::event_id(App::ZOOM, &envelope);
     let token = envelope["download_token"].as_str().unwrap();
     let mp4 = &out[0];
     assert_eq!(
@@ -291,14 +291,14 @@ fn meeting_ids_are_strings_whether_zoom_sent_a_number_or_a_string() {
 
     let created = fixture("meeting.created.json");
     assert!(created["payload"]["object"]["id"].is_number());
-    let names = classify(App::Zoom, &created, &me);
+    let names = classify(App::ZOOM, &created, &me);
     assert_eq!(names, ["meeting.created.by_me"]);
     let source = file.get("meeting-created").unwrap();
-    let matched = source.select(App::Zoom, &names).unwrap();
+    let matched = source.select(App::ZOOM, &names).unwrap();
     let out = map(source, &created, matched).unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].key.as_deref(), Some("4444AAAiAAAAAiAiAiiAii=="));
-    assert_eq!(out[0].event_id, raw::event_id(App::Zoom, &created));
+    assert_eq!(out[0].event_id, raw::event_id(App::ZOOM, &created));
     let json = checked_json(source, &out[0]);
     assert_eq!(json["meeting_id"], "1234567890");
     assert_eq!(json["event"], "meeting.created.by_me");
@@ -322,14 +322,14 @@ fn meeting_ids_are_strings_whether_zoom_sent_a_number_or_a_string() {
         email: None,
     };
     assert_eq!(
-        source.select(App::Zoom, &classify(App::Zoom, &created, &stranger)),
+        source.select(App::ZOOM, &classify(App::ZOOM, &created, &stranger)),
         None
     );
     // The Admin app's source takes every meeting.created.
     let admin = file.get("admin-meeting-created").unwrap();
-    let names = classify(App::ZoomAdmin, &created, &stranger);
+    let names = classify(App::ZOOM_ADMIN, &created, &stranger);
     assert_eq!(
-        admin.select(App::ZoomAdmin, &names),
+        admin.select(App::ZOOM_ADMIN, &names),
         Some("meeting.created")
     );
 
@@ -348,8 +348,8 @@ fn meeting_started_goes_to_both_apps_sources() {
     let file = shipped();
     let started = fixture("meeting.started.json");
     for (app, name) in [
-        (App::Zoom, "meeting-started"),
-        (App::ZoomAdmin, "admin-meeting-started"),
+        (App::ZOOM, "meeting-started"),
+        (App::ZOOM_ADMIN, "admin-meeting-started"),
     ] {
         let names = classify(app, &started, &UserIdentity::default());
         let takers: Vec<&str> = file
@@ -374,11 +374,11 @@ fn meeting_started_goes_to_both_apps_sources() {
 fn participants_get_their_own_fields() {
     let file = shipped();
     let joined = fixture("meeting.participant_joined.json");
-    let names = classify(App::Zoom, &joined, &UserIdentity::default());
+    let names = classify(App::ZOOM, &joined, &UserIdentity::default());
     let takers: Vec<&str> = file
         .sources
         .iter()
-        .filter(|s| s.select(App::Zoom, &names).is_some())
+        .filter(|s| s.select(App::ZOOM, &names).is_some())
         .map(|s| s.name.as_str())
         .collect();
     assert_eq!(takers, ["meeting-participants", "custom-meeting-activity"]);
@@ -400,9 +400,9 @@ fn participants_get_their_own_fields() {
     left["event"] = json!("meeting.participant_left");
     left["payload"]["object"]["participant"]["leave_time"] = json!("2021-07-13T22:44:51Z");
     left["payload"]["object"]["participant"]["leave_reason"] = json!("left the meeting");
-    let names = classify(App::Zoom, &left, &UserIdentity::default());
+    let names = classify(App::ZOOM, &left, &UserIdentity::default());
     assert_eq!(names, ["meeting.participant_left"]);
-    let matched = source.select(App::Zoom, &names).unwrap();
+    let matched = source.select(App::ZOOM, &names).unwrap();
     let json = checked_json(source, &map(source, &left, matched).unwrap()[0]);
     assert_eq!(json["leave_time"], 1_626_216_291_000_i64);
     assert_eq!(json["leave_reason"], "left the meeting");
@@ -454,12 +454,12 @@ fn envelope_sources_lose_nothing() {
 
     // The URL validation handshake is no source's business.
     let validation = fixture("endpoint.url_validation.json");
-    let names = classify(App::Zoom, &validation, &UserIdentity::default());
+    let names = classify(App::ZOOM, &validation, &UserIdentity::default());
     assert_eq!(names, ["endpoint.url_validation"]);
     assert!(file
         .sources
         .iter()
-        .all(|s| s.select(App::Zoom, &names).is_none()));
+        .all(|s| s.select(App::ZOOM, &names).is_none()));
 }
 
 #[test]
@@ -533,9 +533,9 @@ fn a_source_refuses_what_it_does_not_take() {
     let envelope = fixture("meeting.ended.json");
     let err = map(source, &envelope, "meeting.started").unwrap_err();
     assert_eq!(err.reason_code(), "not_for_source");
-    let event_id = raw::event_id(App::ZoomAdmin, &envelope);
+    let event_id = raw::event_id(App::ZOOM_ADMIN, &envelope);
     let raw = RawEvent {
-        app: App::ZoomAdmin,
+        app: App::ZOOM_ADMIN,
         envelope: &envelope,
         event_id: &event_id,
         received_at_ms: None,

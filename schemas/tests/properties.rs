@@ -145,7 +145,7 @@ fn shipped() -> &'static [Source] {
 proptest! {
     #[test]
     fn classify_never_panics_and_names_only_what_the_app_offers(envelope in prop_oneof![envelope(), any_json()], admin in any::<bool>()) {
-        let app = if admin { App::ZoomAdmin } else { App::Zoom };
+        let app = if admin { App::ZOOM_ADMIN } else { App::ZOOM };
         let me = UserIdentity { user_id: Some("me".into()), email: Some("me@example.com".into()) };
         let names = classify(app, &envelope, &me);
         let wire = envelope.get("event").and_then(Value::as_str);
@@ -167,7 +167,7 @@ proptest! {
         if let Some(op) = &operator {
             envelope["payload"]["operator_id"] = Value::from(op.clone());
         }
-        let names = classify(App::Zoom, &envelope, &me);
+        let names = classify(App::ZOOM, &envelope, &me);
         let by_me = format!("{event}.by_me");
         prop_assert_eq!(names.contains(&by_me), operator.as_deref() == Some("me"));
     }
@@ -196,7 +196,7 @@ proptest! {
         if let Some(token) = &token {
             envelope["download_token"] = Value::from(token.clone());
         }
-        let raw = RawEvent { app: App::Zoom, envelope: &envelope, event_id: "e", received_at_ms: None };
+        let raw = RawEvent { app: App::ZOOM, envelope: &envelope, event_id: "e", received_at_ms: None };
         let kept: Vec<&Value> = files
             .iter()
             .filter(|f| f["status"] == "completed" && f["file_type"] != "M4A" && f["file_type"] != "CHAT")

@@ -55,8 +55,8 @@ fn record_of(file: &SourcesFile, source: &str, app: App, name: &str) -> (Value, 
 fn a_meeting_summary_record_has_the_meeting_and_the_summary() {
     let file = shipped();
     for (source, app) in [
-        ("meeting-summaries", App::Zoom),
-        ("admin-meeting-summaries", App::ZoomAdmin),
+        ("meeting-summaries", App::ZOOM),
+        ("admin-meeting-summaries", App::ZOOM_ADMIN),
     ] {
         let (json, object) = record_of(&file, source, app, "meeting.summary_completed.json");
         assert_eq!(json["event"], "meeting.summary_completed");
@@ -75,7 +75,7 @@ fn a_chat_message_record_has_sender_recipient_and_text() {
     let (json, object) = record_of(
         &file,
         "chat-messages",
-        App::Zoom,
+        App::ZOOM,
         "meeting.chat_message_sent.json",
     );
     let message = &object["chat_message"];
@@ -91,8 +91,8 @@ fn a_chat_message_record_has_sender_recipient_and_text() {
 fn a_phone_call_record_has_both_parties() {
     let file = shipped();
     for (source, app) in [
-        ("phone-calls", App::Zoom),
-        ("admin-phone-calls", App::ZoomAdmin),
+        ("phone-calls", App::ZOOM),
+        ("admin-phone-calls", App::ZOOM_ADMIN),
     ] {
         let (json, _) = record_of(&file, source, app, "phone.callee_ringing.json");
         assert_eq!(json["call_id"], "6998252113337041462");
@@ -107,7 +107,7 @@ fn a_phone_call_record_has_both_parties() {
     }
     // Call logs list calls: the call shape does not take them, the envelope source does.
     let names = classify(
-        App::Zoom,
+        App::ZOOM,
         &serde_json::json!({"event": "phone.callee_call_log_completed"}),
         &UserIdentity::default(),
     );

@@ -35,6 +35,11 @@ pub struct Config {
     )]
     pub sources: PathBuf,
 
+    /// The apps file (as ingest's and the processors'), naming the apps sources may take.
+    /// Unset: the built-in `zoom` and `zoom-admin` apps.
+    #[arg(long, env = "ZOOMSTREAM_APPS_FILE")]
+    pub apps_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
@@ -178,6 +183,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("listener", &self.listener)
             .field("sources", &self.sources)
+            .field("apps_file", &self.apps_file)
             .field("kafka", &self.kafka)
             .field("registry", &self.registry)
             .field("token", &self.token.as_ref().map(|_| "<set>"))

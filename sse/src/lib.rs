@@ -76,7 +76,8 @@ pub struct Sse {
 impl Sse {
     pub async fn build(config: Config) -> anyhow::Result<Sse> {
         config.validate()?;
-        let file = sources::load(&config.sources)
+        let apps = zoomstream_schemas::Apps::load_or_builtin(config.apps_file.as_deref())?;
+        let file = sources::load_with(&config.sources, &apps)
             .with_context(|| format!("loading the sources file {}", config.sources.display()))?;
         let tokens = Tokens::build(
             config.token.as_ref(),

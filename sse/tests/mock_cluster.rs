@@ -36,9 +36,9 @@ fn produce(producer: &BaseProducer, source: &Source, seq: usize) -> String {
             "topic": format!("meeting {seq}"), "type": 2, "start_time": "2021-07-13T21:44:51Z",
             "timezone": "UTC", "duration": 60}}
     });
-    let event_id = raw::event_id(App::Zoom, &envelope);
+    let event_id = raw::event_id(App::ZOOM, &envelope);
     let raw_event = RawEvent {
-        app: App::Zoom,
+        app: App::ZOOM,
         envelope: &envelope,
         event_id: &event_id,
         received_at_ms: None,

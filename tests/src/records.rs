@@ -352,7 +352,7 @@ pub fn produce_meeting_backlog(
         };
         body["event_ts"] = serde_json::json!(1_700_000_000_000i64 + i as i64);
         body["payload"]["object"]["uuid"] = serde_json::json!(format!("meeting-{i}"));
-        let id = event_id(zoomstream_schemas::App::Zoom, &body);
+        let id = event_id(zoomstream_schemas::App::ZOOM, &body);
         if i % 4 == 0 {
             expected.insert(derived_event_id(
                 &id,
@@ -367,6 +367,6 @@ pub fn produce_meeting_backlog(
         }
         webhooks.push((format!("meeting-{i}"), serde_json::to_vec(&body).unwrap()));
     }
-    produce_webhooks(brokers, topic, zoomstream_schemas::App::Zoom, &webhooks);
+    produce_webhooks(brokers, topic, zoomstream_schemas::App::ZOOM, &webhooks);
     expected
 }

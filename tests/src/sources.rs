@@ -23,6 +23,11 @@ pub struct TestSources {
 impl TestSources {
     /// From sources-file text whose `schema` paths are relative to `schemas/`.
     pub fn new(template: &str) -> TestSources {
+        TestSources::with_apps(template, &zoomstream_schemas::Apps::builtin())
+    }
+
+    /// [`TestSources::new`], for sources naming the apps of `apps` (an apps file's).
+    pub fn with_apps(template: &str, apps: &zoomstream_schemas::Apps) -> TestSources {
         let prefix = unique("t");
         let schemas = schemas_dir();
         let text: String = template
@@ -43,8 +48,8 @@ impl TestSources {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sources.toml");
         std::fs::write(&path, text).unwrap();
-        let file =
-            zoomstream_schemas::sources::load(&path).expect("the test sources file is valid");
+        let file = zoomstream_schemas::sources::load_with(&path, apps)
+            .unwrap_or_else(|e| panic!("the test sources file is valid: {e}"));
         TestSources { path, prefix, file }
     }
 

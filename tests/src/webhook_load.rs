@@ -202,7 +202,7 @@ pub async fn post_meetings(
         body["payload"]["object"]["uuid"] = json!(format!("live-{i}"));
         body["event_ts"] = json!(1_800_000_000_000i64 + i as i64);
         ids.insert(zoomstream_schemas::raw::event_id(
-            zoomstream_schemas::App::Zoom,
+            zoomstream_schemas::App::ZOOM,
             &body,
         ));
         let signed = sign(secret, &serde_json::to_vec(&body).unwrap());

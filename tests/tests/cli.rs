@@ -83,6 +83,51 @@ schema = "{schemas}/meeting.avsc"
 }
 
 #[test]
+fn sources_validate_checks_the_apps_a_source_names_against_the_apps_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps.toml");
+    std::fs::write(
+        &apps,
+        "[[app]]\nname = \"sales\"\nkind = \"zoom\"\nsecret_tokens_env = \"S\"\n\
+         [[app]]\nname = \"corp\"\nkind = \"zoom-admin\"\nsecret_tokens_env = \"C\"\n",
+    )
+    .unwrap();
+    let sources = dir.path().join("sources.toml");
+    let write = |app: &str, event: &str| {
+        let text = format!(
+            "[[source]]\nname = \"s\"\napp = \"{app}\"\nevents = [\"{event}\"]\ntopic = \"t.s\"\n\
+             schema = \"{}/meeting.avsc\"\n",
+            schemas_dir().display()
+        );
+        std::fs::write(&sources, text).unwrap();
+    };
+    let validate = || {
+        let output = zoomstream(&["sources", "validate", "--apps-file"])
+            .arg(&apps)
+            .arg(&sources)
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output.stdout))
+    };
+    write("sales", "meeting.created.by_me");
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(0), "{stdout}");
+    // The kind of the app decides the catalogue: corp is a Zoom Admin app.
+    write("corp", "meeting.created.by_me");
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(r#"not offered by the "corp" (Zoom Admin) app"#),
+        "{stdout}"
+    );
+    // The built-in apps are not apps of a deployment with an apps file.
+    write("zoom", "meeting.started");
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains(r#"its apps: "sales", "corp""#), "{stdout}");
+}
+
+#[test]
 fn sources_list_shows_name_app_events_topic_and_schema_of_each_source() {
     let shipped = schemas_dir().join("sources.toml");
     let file = zoomstream_schemas::sources::load(&shipped).unwrap();

@@ -42,7 +42,7 @@ async fn zstd_and_lz4_compressed_raw_batches_are_read_and_routed() {
         .create()
         .expect("an lz4 producer");
     let ended = fixture("meeting.ended.json");
-    let headers = raw_headers(App::Zoom, &ended);
+    let headers = raw_headers(App::ZOOM, &ended);
     let mut hdrs = rdkafka::message::OwnedHeaders::new();
     for (k, v) in &headers {
         hdrs = hdrs.insert(rdkafka::message::Header {

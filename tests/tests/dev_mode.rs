@@ -31,7 +31,17 @@ struct Endpoints {
 
 impl Dev {
     fn start() -> Dev {
+        Dev::start_with(&sources_file(), &[], &[])
+    }
+
+    /// Dev on the sources file `sources`, with more arguments and environment variables.
+    fn start_with(
+        sources: &std::path::Path,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> Dev {
         let mut child = Command::new(binary("zoomstream"))
+            .envs(env.iter().copied())
             .args([
                 "dev",
                 "--listen",
@@ -42,7 +52,8 @@ impl Dev {
                 "127.0.0.1:0",
                 "--sources",
             ])
-            .arg(sources_file())
+            .arg(sources)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -284,4 +295,83 @@ fn sse_events(base: &str, source: &str, count: usize) -> Vec<Value> {
         }
     }
     events
+}
+
+#[test]
+fn dev_mode_takes_an_apps_file_and_each_app_reaches_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps.toml");
+    std::fs::write(
+        &apps,
+        "[[app]]\nname = \"sales\"\nkind = \"zoom\"\nsecret_tokens_env = \"DEV_SALES_TOKENS\"\n\
+         user_id = \"z8yCxjabcdEFGHfp8uQ\"\n",
+    )
+    .unwrap();
+    let sources = dir.path().join("sources.toml");
+    std::fs::write(
+        &sources,
+        format!(
+            "[[source]]\nname = \"sales-created\"\napp = \"sales\"\nevents = [\"meeting.created.by_me\"]\n\
+             topic = \"sales.created\"\nschema = \"{}\"\n",
+            schemas_dir().join("meeting.avsc").display()
+        ),
+    )
+    .unwrap();
+    let mut dev = Dev::start_with(
+        &sources,
+        &["--apps-file".as_ref(), apps.as_os_str()],
+        &[("DEV_SALES_TOKENS", "sales-dev-secret")],
+    );
+    let endpoints = dev.wait_ready(Duration::from_secs(60));
+
+    let send = |app: &str, secret: &str| {
+        run_to_end(
+            Command::new(binary("zoomstream"))
+                .args([
+                    "send",
+                    "--url",
+                    &endpoints.ingest,
+                    "--app",
+                    app,
+                    "--secret",
+                    secret,
+                ])
+                .arg(fixtures_dir().join("meeting.created.json")),
+            Duration::from_secs(60),
+        )
+    };
+    let refused = send("sales", "not-the-secret");
+    assert!(!refused.status.success(), "another secret is refused");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains(": 401 "));
+    let sent = send("sales", "sales-dev-secret");
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success(), "{stdout}");
+    assert!(stdout.contains(": 200 OK "), "{stdout}");
+    let summary = String::from_utf8_lossy(&sent.stderr);
+    assert!(summary.contains("/webhooks/sales"), "{summary}");
+
+    let tailed = run_to_end(
+        Command::new(binary("zoomstream"))
+            .args(["tail", "sales.created", "--brokers", &endpoints.kafka])
+            .args(["--from-beginning", "--max", "1", "--sources"])
+            .arg(&sources)
+            .arg("--apps-file")
+            .arg(&apps),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&tailed.stdout);
+    assert!(
+        tailed.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&tailed.stderr)
+    );
+    let record: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(record["value"]["app"], "sales", "{record}");
+    assert_eq!(
+        record["value"]["event"], "meeting.created.by_me",
+        "{record}"
+    );
+
+    let status = dev.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{}", dev.log());
 }

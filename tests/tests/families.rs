@@ -39,7 +39,7 @@ async fn every_family_added_since_the_seed_reaches_its_shipped_sources_whole() {
 
     let mut bodies = Vec::new();
     for (name, _, _) in FAMILY_FIXTURES {
-        for app in App::ALL {
+        for app in App::DEFAULTS {
             bodies.push((app, fixture(name)));
         }
     }
@@ -57,7 +57,7 @@ async fn every_family_added_since_the_seed_reaches_its_shipped_sources_whole() {
     for (name, zoom, admin) in FAMILY_FIXTURES {
         let sent: Value = serde_json::from_slice(&fixture(name)).unwrap();
         let event = sent["event"].as_str().unwrap();
-        for (app, source) in [(App::Zoom, zoom), (App::ZoomAdmin, admin)] {
+        for (app, source) in [(App::ZOOM, zoom), (App::ZOOM_ADMIN, admin)] {
             let Some(source) = source else { continue };
             let record = received[source]
                 .iter()
@@ -195,34 +195,34 @@ async fn pipedreams_filters_keep_only_the_chosen_meetings_and_the_users_own() {
     };
     let bodies = vec![
         // The chosen meeting's recording, and another meeting's.
-        (App::ZoomAdmin, fixture("recording.completed.json")),
+        (App::ZOOM_ADMIN, fixture("recording.completed.json")),
         (
-            App::ZoomAdmin,
+            App::ZOOM_ADMIN,
             body("recording.completed.json", &|v: &mut Value| {
                 v["payload"]["object"]["id"] = json!(42);
                 v["payload"]["object"]["uuid"] = json!("other-meeting");
             }),
         ),
-        (App::ZoomAdmin, ended_webinar(777)),
-        (App::ZoomAdmin, ended_webinar(778)),
+        (App::ZOOM_ADMIN, ended_webinar(777)),
+        (App::ZOOM_ADMIN, ended_webinar(778)),
         // A meeting I host, and one someone else hosts.
         (
-            App::Zoom,
+            App::ZOOM,
             body("meeting.ended.json", &|v: &mut Value| {
                 v["payload"]["object"]["host_id"] = json!(ME);
             }),
         ),
         (
-            App::Zoom,
+            App::ZOOM,
             body("meeting.ended.json", &|v: &mut Value| {
                 v["payload"]["object"]["host_id"] = json!("someone-else");
                 v["payload"]["object"]["uuid"] = json!("not-mine");
             }),
         ),
         // Summaries name the host in meeting_host_id.
-        (App::Zoom, fixture("meeting.summary_completed.json")),
+        (App::ZOOM, fixture("meeting.summary_completed.json")),
         (
-            App::Zoom,
+            App::ZOOM,
             body("meeting.summary_completed.json", &|v: &mut Value| {
                 v["payload"]["object"]["meeting_host_id"] = json!("someone-else");
                 v["payload"]["object"]["meeting_uuid"] = json!("not-mine");

@@ -53,7 +53,7 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     let processor = ProcessorApp::start(config).await;
 
     let mut event_ids: HashMap<(App, String), String> = HashMap::new();
-    for (app, secret) in [(App::Zoom, ZOOM_SECRET), (App::ZoomAdmin, ADMIN_SECRET)] {
+    for (app, secret) in [(App::ZOOM, ZOOM_SECRET), (App::ZOOM_ADMIN, ADMIN_SECRET)] {
         for (name, body) in event_fixtures() {
             let url = ingest.url(&format!("/webhooks/{app}"));
             let response = post_signed(&client, &url, &sign(secret, &body), &name).await;
@@ -90,7 +90,7 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
         for source in [zoom, admin].into_iter().flatten() {
             *expected.entry(source).or_default() += 1;
         }
-        assert!(event_ids.contains_key(&(App::Zoom, fixture_name.to_string())));
+        assert!(event_ids.contains_key(&(App::ZOOM, fixture_name.to_string())));
     }
     let mut by_source = HashMap::new();
     for source in &sources.file.sources {
@@ -136,8 +136,8 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     let recording: Value = serde_json::from_slice(&fixture("recording.completed.json")).unwrap();
     let object = &recording["payload"]["object"];
     for (name, app) in [
-        ("recording-completed", App::Zoom),
-        ("admin-recording-completed", App::ZoomAdmin),
+        ("recording-completed", App::ZOOM),
+        ("admin-recording-completed", App::ZOOM_ADMIN),
     ] {
         let records = &by_source[name];
         let mut types: Vec<&str> = records
@@ -219,7 +219,7 @@ async fn every_fixture_reaches_exactly_its_sources_as_avro() {
     );
     assert_eq!(
         value["event_id"],
-        event_ids[&(App::Zoom, "meeting.ended.json".to_owned())]
+        event_ids[&(App::ZOOM, "meeting.ended.json".to_owned())]
     );
     assert_eq!(value["event"], "meeting.ended");
     assert_eq!(value["meeting_id"], "1234567890");
@@ -347,7 +347,7 @@ async fn by_me_and_for_me_follow_the_configured_user_each_way() {
     let producer = producer(&brokers);
     for body in [&by_me, &for_me, &neither] {
         let bytes = serde_json::to_vec(body).unwrap();
-        let hdrs = raw_headers(App::Zoom, &bytes);
+        let hdrs = raw_headers(App::ZOOM, &bytes);
         let hdrs: Vec<(&str, &str)> = hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         produce_raw(&producer, &raw_topic, None, &bytes, &hdrs);
     }
@@ -477,7 +477,7 @@ async fn poison_records_go_to_the_dlq_with_their_reason_and_the_stream_keeps_flo
             &[(headers::APP, "zoom")],
         );
         let good = fixture("meeting.started.json");
-        let good_headers = raw_headers(App::Zoom, &good);
+        let good_headers = raw_headers(App::ZOOM, &good);
         let good_headers: Vec<(&str, &str)> = good_headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -571,7 +571,7 @@ async fn a_backfill_fills_a_new_source_from_history_without_touching_the_others(
             let mut v: Value = serde_json::from_slice(&body).unwrap();
             v["event_ts"] = json!(1_700_000_000_000i64 + i);
             let bytes = serde_json::to_vec(&v).unwrap();
-            let hdrs = raw_headers(App::Zoom, &bytes);
+            let hdrs = raw_headers(App::ZOOM, &bytes);
             let hdrs: Vec<(&str, &str)> =
                 hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             produce_raw(&producer, &raw_topic, Some(&name), &bytes, &hdrs);

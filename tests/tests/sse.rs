@@ -440,7 +440,7 @@ async fn from_latest_never_replays_an_older_record_of_a_transactional_topic() {
                 .await
                 .status();
             assert_eq!(status, 200);
-            raw::event_id(App::Zoom, &meeting_webhook(seq, 0))
+            raw::event_id(App::ZOOM, &meeting_webhook(seq, 0))
         }
     };
     let timeout = Duration::from_secs(60);

@@ -192,7 +192,7 @@ async fn process_meetings(
     let group = config.group_id.clone();
     let processor = ProcessorApp::start(config).await;
     let (webhooks, expected) = posted_meetings(&sources.prefix);
-    produce_webhooks(brokers, &raw_topic, App::Zoom, &webhooks);
+    produce_webhooks(brokers, &raw_topic, App::ZOOM, &webhooks);
     let raw = read_topic_until(brokers, &raw_topic, Duration::from_secs(60), |r| {
         r.len() == webhooks.len()
     });

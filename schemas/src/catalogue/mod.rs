@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::App;
+use crate::{App, AppKind};
 
 /// The condition that turns a wire event into a user-level variant of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,9 +66,9 @@ pub struct EventDef {
 impl EventDef {
     /// Whether `app` offers this event (the table's ✓ in that app's column).
     pub fn offered_by(&self, app: App) -> bool {
-        match app {
-            App::Zoom => self.zoom,
-            App::ZoomAdmin => self.zoom_admin,
+        match app.kind() {
+            AppKind::Zoom => self.zoom,
+            AppKind::ZoomAdmin => self.zoom_admin,
         }
     }
 }

@@ -73,9 +73,9 @@ fn seed_typos_are_resolved_from_their_descriptions() {
 #[test]
 fn table_ticks_are_kept_as_written() {
     let def = lookup("webinar.sharing_started.host").unwrap();
-    assert!(def.offered_by(App::Zoom) && def.offered_by(App::ZoomAdmin));
+    assert!(def.offered_by(App::ZOOM) && def.offered_by(App::ZOOM_ADMIN));
     let def = lookup("meeting.sharing_started.host").unwrap();
-    assert!(def.offered_by(App::Zoom) && !def.offered_by(App::ZoomAdmin));
+    assert!(def.offered_by(App::ZOOM) && !def.offered_by(App::ZOOM_ADMIN));
     assert!(
         !events()[..82]
             .iter()
@@ -90,16 +90,16 @@ fn table_ticks_are_kept_as_written() {
 #[test]
 fn plain_events_classify_as_themselves() {
     let e = json!({"event": "meeting.started", "payload": {"object": {"id": 1}}});
-    assert_eq!(classify(App::Zoom, &e, &me()), names(&["meeting.started"]));
+    assert_eq!(classify(App::ZOOM, &e, &me()), names(&["meeting.started"]));
     assert_eq!(
-        classify(App::ZoomAdmin, &e, &me()),
+        classify(App::ZOOM_ADMIN, &e, &me()),
         names(&["meeting.started"])
     );
     // Known to the catalogue but offered by the other app only: nothing.
     let e = json!({"event": "user.created", "payload": {}});
-    assert!(classify(App::Zoom, &e, &me()).is_empty());
+    assert!(classify(App::ZOOM, &e, &me()).is_empty());
     assert_eq!(
-        classify(App::ZoomAdmin, &e, &me()),
+        classify(App::ZOOM_ADMIN, &e, &me()),
         names(&["user.created"])
     );
 }
@@ -108,15 +108,15 @@ fn plain_events_classify_as_themselves() {
 fn unknown_wire_events_pass_through_for_extra_events() {
     let e = json!({"event": "phone.future_event_2027", "payload": {}});
     assert_eq!(
-        classify(App::Zoom, &e, &me()),
+        classify(App::ZOOM, &e, &me()),
         names(&["phone.future_event_2027"])
     );
     assert_eq!(
-        classify(App::ZoomAdmin, &e, &me()),
+        classify(App::ZOOM_ADMIN, &e, &me()),
         names(&["phone.future_event_2027"])
     );
-    assert!(classify(App::Zoom, &json!({"payload": {}}), &me()).is_empty());
-    assert!(classify(App::Zoom, &json!({"event": 5}), &me()).is_empty());
+    assert!(classify(App::ZOOM, &json!({"payload": {}}), &me()).is_empty());
+    assert!(classify(App::ZOOM, &json!({"event": 5}), &me()).is_empty());
 }
 
 #[test]
@@ -124,21 +124,21 @@ fn by_me_matches_operator_id_or_email() {
     let by_id = json!({"event": "meeting.created",
         "payload": {"operator_id": "me-id", "object": {"host_id": "other"}}});
     assert_eq!(
-        classify(App::Zoom, &by_id, &me()),
+        classify(App::ZOOM, &by_id, &me()),
         names(&["meeting.created.by_me"])
     );
     let by_email = json!({"event": "meeting.created",
         "payload": {"operator": "me@EXAMPLE.com", "object": {"host_id": "other"}}});
     assert_eq!(
-        classify(App::Zoom, &by_email, &me()),
+        classify(App::ZOOM, &by_email, &me()),
         names(&["meeting.created.by_me"])
     );
     let other = json!({"event": "meeting.created",
         "payload": {"operator": "x@example.com", "operator_id": "x", "object": {"host_id": "other"}}});
-    assert!(classify(App::Zoom, &other, &me()).is_empty());
+    assert!(classify(App::ZOOM, &other, &me()).is_empty());
     // The Admin app has no variants: it gets the wire event.
     assert_eq!(
-        classify(App::ZoomAdmin, &by_id, &me()),
+        classify(App::ZOOM_ADMIN, &by_id, &me()),
         names(&["meeting.created"])
     );
 }
@@ -148,16 +148,16 @@ fn for_me_matches_the_host() {
     let mine = json!({"event": "recording.trashed",
         "payload": {"operator_id": "x", "object": {"host_id": "me-id"}}});
     assert_eq!(
-        classify(App::Zoom, &mine, &me()),
+        classify(App::ZOOM, &mine, &me()),
         names(&["recording.trashed.for_me"])
     );
     let theirs = json!({"event": "recording.trashed",
         "payload": {"operator_id": "x", "object": {"host_id": "y"}}});
-    assert!(classify(App::Zoom, &theirs, &me()).is_empty());
+    assert!(classify(App::ZOOM, &theirs, &me()).is_empty());
     let both = json!({"event": "webinar.deleted",
         "payload": {"operator_id": "me-id", "object": {"host_id": "me-id"}}});
     assert_eq!(
-        classify(App::Zoom, &both, &me()),
+        classify(App::ZOOM, &both, &me()),
         names(&["webinar.deleted.by_me", "webinar.deleted.for_me"])
     );
     let renamed = json!({"event": "recording.renamed",
@@ -167,7 +167,7 @@ fn for_me_matches_the_host() {
         email: None,
     };
     assert_eq!(
-        classify(App::Zoom, &renamed, &numeric),
+        classify(App::ZOOM, &renamed, &numeric),
         names(&["recording.renamed.for_me"])
     );
 }
@@ -176,12 +176,12 @@ fn for_me_matches_the_host() {
 fn an_unknown_identity_never_matches() {
     let e = json!({"event": "meeting.deleted",
         "payload": {"operator": "", "operator_id": "", "object": {"host_id": ""}}});
-    assert!(classify(App::Zoom, &e, &UserIdentity::default()).is_empty());
+    assert!(classify(App::ZOOM, &e, &UserIdentity::default()).is_empty());
     let empty = UserIdentity {
         user_id: Some(String::new()),
         email: Some(String::new()),
     };
-    assert!(classify(App::Zoom, &e, &empty).is_empty());
+    assert!(classify(App::ZOOM, &e, &empty).is_empty());
 }
 
 #[test]
@@ -189,32 +189,32 @@ fn sharing_variants_compare_the_sharer_with_the_host() {
     let host = json!({"event": "meeting.sharing_started", "payload": {"object": {
         "host_id": "h1", "participant": {"user_id": "16778240", "id": "h1"}}}});
     assert_eq!(
-        classify(App::Zoom, &host, &me()),
+        classify(App::ZOOM, &host, &me()),
         names(&["meeting.sharing_started.host"])
     );
     assert_eq!(
-        classify(App::ZoomAdmin, &host, &me()),
+        classify(App::ZOOM_ADMIN, &host, &me()),
         names(&["meeting.sharing_started"])
     );
     let guest = json!({"event": "meeting.sharing_ended", "payload": {"object": {
         "host_id": "h1", "participant": {"user_id": "16778241", "id": ""}}}});
     assert_eq!(
-        classify(App::Zoom, &guest, &me()),
+        classify(App::ZOOM, &guest, &me()),
         names(&["meeting.sharing_ended.participant"])
     );
     let by_email = json!({"event": "meeting.sharing_started", "payload": {"object": {
         "host_id": "h1", "host_email": "Host@x.com", "participant": {"email": "host@x.com"}}}});
     assert_eq!(
-        classify(App::Zoom, &by_email, &me()),
+        classify(App::ZOOM, &by_email, &me()),
         names(&["meeting.sharing_started.host"])
     );
     // Without a participant or a host id, neither variant is claimed.
     let unknown =
         json!({"event": "meeting.sharing_started", "payload": {"object": {"host_id": "h1"}}});
-    assert!(classify(App::Zoom, &unknown, &me()).is_empty());
+    assert!(classify(App::ZOOM, &unknown, &me()).is_empty());
     let unknown = json!({"event": "meeting.sharing_started", "payload": {"object": {
         "participant": {"id": "h1"}}}});
-    assert!(classify(App::Zoom, &unknown, &me()).is_empty());
+    assert!(classify(App::ZOOM, &unknown, &me()).is_empty());
 }
 
 #[test]
@@ -222,12 +222,12 @@ fn webinar_sharing_gives_base_and_variant_to_both_apps() {
     let host = json!({"event": "webinar.sharing_started", "payload": {"object": {
         "host_id": "h1", "participant": {"id": "h1"}}}});
     let expected = names(&["webinar.sharing_started", "webinar.sharing_started.host"]);
-    assert_eq!(classify(App::Zoom, &host, &me()), expected);
-    assert_eq!(classify(App::ZoomAdmin, &host, &me()), expected);
+    assert_eq!(classify(App::ZOOM, &host, &me()), expected);
+    assert_eq!(classify(App::ZOOM_ADMIN, &host, &me()), expected);
     let attendee = json!({"event": "webinar.sharing_started", "payload": {"object": {
         "host_id": "h1", "participant": {"id": "a2"}}}});
     assert_eq!(
-        classify(App::ZoomAdmin, &attendee, &me()),
+        classify(App::ZOOM_ADMIN, &attendee, &me()),
         names(&[
             "webinar.sharing_started",
             "webinar.sharing_started.participant"
@@ -245,7 +245,7 @@ fn row_50_is_spelled_as_zoom_sends_it_and_the_seed_spelling_is_an_alias() {
     );
     let e = json!({"event": "recording.registration_created", "payload": {}});
     assert_eq!(
-        classify(App::Zoom, &e, &me()),
+        classify(App::ZOOM, &e, &me()),
         names(&["recording.registration_created"])
     );
 }
@@ -274,14 +274,14 @@ fn every_family_row_is_a_wire_event_offered_by_some_app_and_cited() {
     assert_eq!(phone.len(), 42, "Pipedream's PHONE_EVENT_TYPES");
     let e = json!({"event": "phone.callee_ringing", "payload": {}});
     assert_eq!(
-        classify(App::ZoomAdmin, &e, &me()),
+        classify(App::ZOOM_ADMIN, &e, &me()),
         names(&["phone.callee_ringing"])
     );
     // Zoom Rooms are account-level: the user-level app is offered none of them.
     let e = json!({"event": "zoomroom.alert", "payload": {}});
-    assert!(classify(App::Zoom, &e, &me()).is_empty());
+    assert!(classify(App::ZOOM, &e, &me()).is_empty());
     assert_eq!(
-        classify(App::ZoomAdmin, &e, &me()),
+        classify(App::ZOOM_ADMIN, &e, &me()),
         names(&["zoomroom.alert"])
     );
 }

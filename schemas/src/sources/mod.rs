@@ -28,5 +28,5 @@ mod tests;
 mod tests_since_seed;
 
 pub use model::{Source, SourceOptions, SourcesFile};
-pub use parse::{load, parse};
+pub use parse::{load, load_with, parse, parse_with};
 pub use problems::{Issue, Notice, Problem, SourcesError, Warning};

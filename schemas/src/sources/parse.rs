@@ -13,10 +13,17 @@ use super::problems::{app_label, not_offered_hint, Issue, Notice, Problem, Sourc
 use crate::avro::SchemaVersions;
 use crate::catalogue::{self, EventDef};
 use crate::shape::{check_schema, FieldPlan, Shape};
-use crate::App;
+use crate::{App, AppKind, Apps};
 
-/// Reads and validates the sources file at `path`; schema paths are relative to its directory.
+/// Reads and validates the sources file at `path` against the built-in apps (`zoom`,
+/// `zoom-admin`); schema paths are relative to its directory.
 pub fn load(path: &Path) -> Result<SourcesFile, SourcesError> {
+    load_with(path, &Apps::builtin())
+}
+
+/// Reads and validates the sources file at `path`: each source's `app` must be one of `apps`,
+/// whose kind decides the events it may take.
+pub fn load_with(path: &Path, apps: &Apps) -> Result<SourcesFile, SourcesError> {
     let text = std::fs::read_to_string(path).map_err(|error| SourcesError::Read {
         path: path.to_owned(),
         error,
@@ -25,13 +32,18 @@ pub fn load(path: &Path) -> Result<SourcesFile, SourcesError> {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
-    Parser::new(&text, &dir, Some(path)).run()
+    Parser::new(&text, &dir, Some(path), apps).run()
 }
 
 /// Validates sources-file text; schema paths are relative to `dir`. Issues carry line numbers
 /// but no file name.
 pub fn parse(text: &str, dir: &Path) -> Result<SourcesFile, SourcesError> {
-    Parser::new(text, dir, None).run()
+    parse_with(text, dir, &Apps::builtin())
+}
+
+/// [`parse`], against the apps of `apps`.
+pub fn parse_with(text: &str, dir: &Path, apps: &Apps) -> Result<SourcesFile, SourcesError> {
+    Parser::new(text, dir, None, apps).run()
 }
 
 #[derive(Deserialize)]
@@ -62,16 +74,18 @@ struct Parser<'a> {
     text: &'a str,
     dir: &'a Path,
     file: Option<&'a Path>,
+    apps: &'a Apps,
     issues: Vec<Issue>,
     warnings: Vec<Notice>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str, dir: &'a Path, file: Option<&'a Path>) -> Self {
+    fn new(text: &'a str, dir: &'a Path, file: Option<&'a Path>, apps: &'a Apps) -> Self {
         Parser {
             text,
             dir,
             file,
+            apps,
             issues: Vec::new(),
             warnings: Vec::new(),
         }
@@ -179,10 +193,13 @@ impl<'a> Parser<'a> {
     /// source has problems (recorded as issues).
     fn check_source(&mut self, name: &str, raw: RawSource) -> Option<Source> {
         let before = self.issues.len();
-        let app = match raw.app.get_ref().parse::<App>() {
-            Ok(app) => Some(app),
-            Err(e) => {
-                let problem = Problem::UnknownApp(e.to_string());
+        let app = match self.apps.app(raw.app.get_ref()) {
+            Some(app) => Some(app),
+            None => {
+                let problem = Problem::UnknownApp {
+                    app: raw.app.get_ref().clone(),
+                    known: self.apps.names(),
+                };
                 self.issue(Some(raw.app.span().start), Some(name), problem);
                 None
             }
@@ -511,9 +528,9 @@ impl<'a> Parser<'a> {
                         (None, _) => self.issue(at, Some(source), bad(option, expected)),
                     }
                 }
-                (_, "hosted_by_me") if known => match (value.get_ref(), app) {
-                    (toml::Value::Boolean(b), Some(App::Zoom) | None) => options.hosted_by_me = *b,
-                    (toml::Value::Boolean(_), Some(App::ZoomAdmin)) => self.issue(
+                (_, "hosted_by_me") if known => match (value.get_ref(), app.map(App::kind)) {
+                    (toml::Value::Boolean(b), Some(AppKind::Zoom) | None) => options.hosted_by_me = *b,
+                    (toml::Value::Boolean(_), Some(AppKind::ZoomAdmin)) => self.issue(
                         at,
                         Some(source),
                         bad("hosted_by_me", "left out on a zoom-admin source (it has no configured user; filter with meeting_ids or webinar_ids)"),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::catalogue::{self, EventDef};
 use crate::shape::Shape;
-use crate::App;
+use crate::{App, AppKind};
 
 /// Why a sources file was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +80,8 @@ pub enum Problem {
     BadName(String),
     #[error("name {name:?} is already used by the source on line {first_line}")]
     DuplicateName { name: String, first_line: usize },
-    #[error("{0}")]
-    UnknownApp(String),
+    #[error("app {app:?} is not an app of this deployment (its apps: {known})")]
+    UnknownApp { app: String, known: String },
     #[error("lists no events (give events, or extra_events for a custom source)")]
     NoEvents,
     #[error("event {event:?} is not in the Zoom event catalogue (for events Zoom sends that the catalogue lacks, use extra_events)")]
@@ -89,16 +89,13 @@ pub enum Problem {
     #[error("event {event:?} is not offered by the {app_label} app{hint}")]
     NotOffered {
         event: String,
-        app_label: &'static str,
+        app_label: String,
         hint: String,
     },
     #[error("event pattern {pattern:?} is not valid: only a trailing '*' is allowed (\"meeting.*\", or \"*\" for every event)")]
     BadPattern { pattern: String },
     #[error("event pattern {pattern:?} matches no event of the {app_label} app")]
-    WildcardMatchesNothing {
-        pattern: String,
-        app_label: &'static str,
-    },
+    WildcardMatchesNothing { pattern: String, app_label: String },
     #[error("event {event:?} is listed twice")]
     DuplicateEvent { event: String },
     #[error("extra event {event:?} {reason}")]
@@ -207,10 +204,13 @@ fn known_options(shape: Shape) -> String {
     }
 }
 
-pub(super) fn app_label(app: App) -> &'static str {
-    match app {
-        App::Zoom => "Zoom",
-        App::ZoomAdmin => "Zoom Admin",
+/// `Zoom` for the built-in apps; `"sales" (Zoom)` for an app of the apps file.
+pub(super) fn app_label(app: App) -> String {
+    let kind = app.kind();
+    if app.as_str() == kind.as_str() {
+        kind.label().to_owned()
+    } else {
+        format!("{:?} ({})", app.as_str(), kind.label())
     }
 }
 
@@ -221,11 +221,11 @@ pub(super) fn not_offered_hint(def: &EventDef, app: App) -> String {
         .filter(|d| d.wire_event == def.wire_event && d.offered_by(app))
         .map(|d| d.name)
         .collect();
-    let other = match app {
-        App::Zoom => App::ZoomAdmin,
-        App::ZoomAdmin => App::Zoom,
+    let other = match app.kind() {
+        AppKind::Zoom => AppKind::ZoomAdmin,
+        AppKind::ZoomAdmin => AppKind::Zoom,
     };
-    let mut hint = format!(" (it is a {} event", app_label(other));
+    let mut hint = format!(" (it is a {} event", other.label());
     if !alternatives.is_empty() {
         let _ = write!(
             hint,

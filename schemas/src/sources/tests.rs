@@ -63,14 +63,14 @@ fn the_shipped_file_loads() {
         let what = source.name.strip_prefix("admin-").unwrap_or(&source.name);
         assert_eq!(source.topic, format!("{}.{}", source.app, what));
         assert_eq!(
-            source.app == App::ZoomAdmin,
+            source.app == App::ZOOM_ADMIN,
             source.name.starts_with("admin-"),
             "{}",
             source.name
         );
     }
     assert_eq!(
-        file.for_app(App::Zoom).count() + file.for_app(App::ZoomAdmin).count(),
+        file.for_app(App::ZOOM).count() + file.for_app(App::ZOOM_ADMIN).count(),
         file.sources.len()
     );
 }
@@ -91,7 +91,7 @@ file_types = ["mp4", "Chat"]
 "#;
     let file = parse(text, &shipped_dir()).unwrap();
     let source = &file.sources[0];
-    assert_eq!(source.app, App::ZoomAdmin);
+    assert_eq!(source.app, App::ZOOM_ADMIN);
     assert_eq!(
         source.schema_path,
         shipped_dir().join("recording_file.avsc")
@@ -169,11 +169,11 @@ fn wildcards_must_match_and_be_trailing() {
     );
     assert_eq!(source.matches(&names(&["webinar.started"])), None);
     assert_eq!(
-        source.select(App::ZoomAdmin, &names(&["meeting.started"])),
+        source.select(App::ZOOM_ADMIN, &names(&["meeting.started"])),
         None
     );
     assert_eq!(
-        source.select(App::Zoom, &names(&["meeting.started"])),
+        source.select(App::ZOOM, &names(&["meeting.started"])),
         Some("meeting.started")
     );
 
@@ -182,7 +182,7 @@ fn wildcards_must_match_and_be_trailing() {
         issue.problem,
         Problem::WildcardMatchesNothing {
             pattern: "account.*".into(),
-            app_label: "Zoom"
+            app_label: "Zoom".to_owned()
         }
     );
     let issue = one_issue(&source_toml(r#"["meet*ing.started"]"#, "meeting.avsc"));
@@ -369,7 +369,7 @@ schema = "meeting.avsc"
     assert!(matches!(all[3].problem, Problem::SchemaUnreadable { .. }));
     assert_eq!(
         all[4].to_string(),
-        "line 13: source \"y\": unknown Zoom app \"zoom-pro\" (expected \"zoom\" or \"zoom-admin\")"
+        "line 13: source \"y\": app \"zoom-pro\" is not an app of this deployment (its apps: \"zoom\", \"zoom-admin\")"
     );
 }
 
@@ -501,4 +501,46 @@ fn an_unreadable_file_is_its_own_error() {
     assert!(err
         .to_string()
         .starts_with("/nonexistent/sources.toml: cannot read the sources file"));
+}
+
+#[test]
+fn a_source_names_an_app_of_the_apps_file_whose_kind_decides_its_events() {
+    let apps = crate::Apps::parse(
+        "[[app]]\nname = \"sales\"\nkind = \"zoom\"\nsecret_tokens_env = \"S\"\n\
+         [[app]]\nname = \"corp\"\nkind = \"zoom-admin\"\nsecret_tokens_env = \"C\"\n",
+        "apps.toml",
+    )
+    .unwrap();
+    let source = |app: &str, event: &str| {
+        format!(
+            "[[source]]\nname = \"s\"\napp = \"{app}\"\nevents = [\"{event}\"]\ntopic = \"t\"\nschema = \"meeting.avsc\"\n"
+        )
+    };
+    let file = super::parse_with(
+        &source("sales", "meeting.created.by_me"),
+        &shipped_dir(),
+        &apps,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.sources[0].app.as_str(), "sales");
+    assert_eq!(file.sources[0].app.kind(), crate::AppKind::Zoom);
+    let file = super::parse_with(&source("corp", "meeting.started"), &shipped_dir(), &apps)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.sources[0].app.kind(), crate::AppKind::ZoomAdmin);
+
+    let refused = |text: String| {
+        super::parse_with(&text, &shipped_dir(), &apps)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = refused(source("corp", "meeting.created.by_me"));
+    assert!(
+        e.contains(r#"not offered by the "corp" (Zoom Admin) app"#),
+        "{e}"
+    );
+    let e = refused(source("zoom", "meeting.started"));
+    assert!(
+        e.contains(r#"app "zoom" is not an app of this deployment (its apps: "sales", "corp")"#),
+        "{e}"
+    );
 }

@@ -98,9 +98,9 @@ pub fn produce_meetings(
     let mut ids = HashMap::new();
     for seq in seqs {
         let envelope = meeting_webhook(seq, pad);
-        let event_id = raw::event_id(App::Zoom, &envelope);
+        let event_id = raw::event_id(App::ZOOM, &envelope);
         let raw_event = RawEvent {
-            app: App::Zoom,
+            app: App::ZOOM,
             envelope: &envelope,
             event_id: &event_id,
             received_at_ms: Some(1_700_000_000_000),
