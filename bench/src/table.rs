@@ -255,7 +255,10 @@ pub fn render(r: &Results) -> String {
     let peer = stat(r, "python_confluent", "in_per_s");
     for (key, label) in [
         ("processor_alo", "processor, 1 process, at-least-once"),
-        ("processor_eos", "processor, 1 process, exactly-once (default)"),
+        (
+            "processor_eos",
+            "processor, 1 process, exactly-once (default)",
+        ),
         ("processor_alo_x2", "processor, 2 processes, at-least-once"),
         ("processor_eos_x2", "processor, 2 processes, exactly-once"),
         ("processor_alo_x4", "processor, 4 processes, at-least-once"),
@@ -298,7 +301,9 @@ pub fn render(r: &Results) -> String {
             }
             row(
                 "3",
-                &format!("{label}: backlog drain, records in/s (out {out}/s; {cpu} CPU-s per 1 000 in)"),
+                &format!(
+                    "{label}: backlog drain, records in/s (out {out}/s; {cpu} CPU-s per 1 000 in)"
+                ),
                 fmt(&s),
                 ratio,
                 target,

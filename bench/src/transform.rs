@@ -25,10 +25,7 @@ pub fn router(sources: &Path) -> anyhow::Result<Router> {
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("loading sources")?;
     let routes = file.sources.into_iter().map(Route::single_object).collect();
-    Ok(Router {
-        routes,
-        apps: Apps::builtin(),
-    })
+    Ok(Router::new(routes, Apps::builtin()))
 }
 
 pub fn run(sources: &Path, records: usize, repeat: usize) -> anyhow::Result<TransformReport> {

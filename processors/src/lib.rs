@@ -128,7 +128,7 @@ impl Processor {
             .await
             .with_context(|| format!("binding the metrics endpoint {}", config.metrics_listen))?;
         Ok(Processor {
-            router: Router { routes, apps },
+            router: Router::new(routes, apps),
             metrics: ProcessorMetrics::new(),
             metrics_listener,
             config,

@@ -1,13 +1,16 @@
 //! Routing: one raw record in, the records of every source it matches out, or dead letters
 //! saying why it could not be handled. Pure: no Kafka here, so it is unit-tested and fuzzed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde_json::Value;
 use zoomstream_schemas::avro::Encoder;
 use zoomstream_schemas::catalogue;
 use zoomstream_schemas::mapping::{self, RawEvent, SourceRecord};
 use zoomstream_schemas::raw;
 use zoomstream_schemas::sources::Source;
-use zoomstream_schemas::Apps;
+use zoomstream_schemas::{App, Apps};
 
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 
@@ -49,9 +52,55 @@ pub struct Router {
     pub routes: Vec<Route>,
     /// The apps raw records may name: each one's kind and user.
     pub apps: Apps,
+    /// For each (app, classified names) seen: the routes that take one of the names, with the
+    /// name each takes first. A handful of combinations recur for every webhook, and testing
+    /// every source's patterns against them per record was ~10 % of routing (BENCHMARKS.md, P1).
+    /// Bounded by the catalogue's names per app (and the few unknown events operators see).
+    matches: Mutex<HashMap<(App, Vec<String>), Matches>>,
 }
 
+/// Route indices with the index (into the names) of the name each route takes.
+type Matches = Arc<[(usize, usize)]>;
+
+/// Past this many distinct (app, names) combinations the memo is cleared: only a flood of
+/// made-up event names gets there, and it must not grow without bound.
+const MAX_MEMOISED: usize = 4096;
+
 impl Router {
+    pub fn new(routes: Vec<Route>, apps: Apps) -> Router {
+        Router {
+            routes,
+            apps,
+            matches: Mutex::default(),
+        }
+    }
+
+    /// The routes of `app` taking one of `names`, in route order (see [`Router::matches`]).
+    fn matching(&self, app: App, names: Vec<String>) -> (Vec<String>, Matches) {
+        let mut memo = self.matches.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (app, names);
+        if let Some(found) = memo.get(&key) {
+            let found = found.clone();
+            return (key.1, found);
+        }
+        let found: Matches = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.source.app == app)
+            .filter_map(|(i, r)| {
+                let matched = r.source.matches(&key.1)?;
+                let at = key.1.iter().position(|n| n == matched)?;
+                Some((i, at))
+            })
+            .collect();
+        if memo.len() >= MAX_MEMOISED {
+            memo.clear();
+        }
+        memo.insert(key.clone(), found.clone());
+        (key.1, found)
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(event_id = msg.event_id))]
     pub fn route(&self, msg: &RawMessage<'_>) -> Vec<Output<'_>> {
         match self.try_route(msg) {
@@ -105,13 +154,12 @@ impl Router {
         };
 
         let names = catalogue::classify(app, &envelope, me);
+        let (names, matching) = self.matching(app, names);
         let mut outputs = Vec::new();
-        let mut matched_any = false;
-        for route in self.routes.iter().filter(|r| r.source.app == app) {
-            let Some(matched) = route.source.matches(&names) else {
-                continue;
-            };
-            matched_any = true;
+        let matched_any = !matching.is_empty();
+        for &(index, name_at) in matching.iter() {
+            let route = &self.routes[index];
+            let matched = names[name_at].as_str();
             // Pipedream's filters (meeting_ids, webinar_ids, hosted_by_me): taken, not wanted.
             if !route.source.options.accepts(&envelope, me) {
                 continue;
@@ -190,10 +238,7 @@ schema = "meeting.avsc"
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
         let file = sources::parse(SOURCES, &dir).expect("valid sources");
         let routes = file.sources.into_iter().map(Route::single_object).collect();
-        Router {
-            routes,
-            apps: Apps::builtin(),
-        }
+        Router::new(routes, Apps::builtin())
     }
 
     fn route(router: &Router, app: Option<&str>, payload: &[u8]) -> Vec<(String, String)> {
@@ -233,6 +278,26 @@ schema = "meeting.avsc"
     }
 
     #[test]
+    fn memoised_matches_route_like_the_first_time_and_stay_bounded() {
+        let r = router();
+        let started = br#"{"event":"meeting.started","event_ts":1,"payload":{"account_id":"a","object":{"id":1,"uuid":"u","host_id":"h","topic":"t"}}}"#;
+        let first = route(&r, Some("zoom"), started);
+        assert_eq!(route(&r, Some("zoom"), started), first);
+        assert_eq!(
+            route(&r, Some("zoom-admin"), started),
+            [("admin-started".to_owned(), "e1".to_owned())]
+        );
+        // A flood of made-up event names (each a dead letter or nothing) cannot grow the memo
+        // past its bound.
+        for i in 0..(MAX_MEMOISED + 10) {
+            let made_up = format!(r#"{{"event":"made.up_{i}","event_ts":1,"payload":{{}}}}"#);
+            route(&r, Some("zoom"), made_up.as_bytes());
+        }
+        assert!(r.matches.lock().unwrap().len() <= MAX_MEMOISED);
+        assert_eq!(route(&r, Some("zoom"), started), first);
+    }
+
+    #[test]
     fn each_app_of_an_apps_file_decides_by_me_with_its_own_user() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
         let apps = Apps::parse(
@@ -246,10 +311,10 @@ schema = "meeting.avsc"
         };
         let text = source("sales") + &source("support");
         let file = sources::parse_with(&text, &dir, &apps).expect("valid sources");
-        let r = Router {
-            routes: file.sources.into_iter().map(Route::single_object).collect(),
+        let r = Router::new(
+            file.sources.into_iter().map(Route::single_object).collect(),
             apps,
-        };
+        );
         let created = |operator: &str| {
             format!(
                 r#"{{"event":"meeting.created","event_ts":1,"payload":{{"account_id":"a","operator_id":"{operator}","object":{{"id":1,"uuid":"u","host_id":"h","topic":"t"}}}}}}"#
@@ -307,16 +372,16 @@ meeting_ids = [1]
 hosted_by_me = true
 "#;
         let file = sources::parse(text, &dir).expect("valid sources");
-        let r = Router {
-            routes: file.sources.into_iter().map(Route::single_object).collect(),
-            apps: Apps::builtin().with_user(
+        let r = Router::new(
+            file.sources.into_iter().map(Route::single_object).collect(),
+            Apps::builtin().with_user(
                 App::ZOOM,
                 UserIdentity {
                     user_id: Some("h".into()),
                     email: None,
                 },
             ),
-        };
+        );
         let started = |id: u64, host: &str| {
             format!(
                 r#"{{"event":"meeting.started","event_ts":1,"payload":{{"object":{{"id":{id},"uuid":"u","host_id":"{host}"}}}}}}"#

@@ -18,16 +18,16 @@ static ROUTER: LazyLock<Router> = LazyLock::new(|| {
         .into_iter()
         .map(Route::single_object)
         .collect();
-    Router {
+    Router::new(
         routes,
-        apps: Apps::builtin().with_user(
+        Apps::builtin().with_user(
             App::ZOOM,
             UserIdentity {
                 user_id: Some("me".into()),
                 email: None,
             },
         ),
-    }
+    )
 });
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
