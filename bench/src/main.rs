@@ -126,6 +126,10 @@ enum Cmd {
         per_txn: usize,
         #[arg(long)]
         threaded: bool,
+        /// Wait until every record is acknowledged before committing, as the processor does
+        /// (rdkafka's commit_transaction() otherwise flushes in 100 ms polling steps).
+        #[arg(long)]
+        wait_acked: bool,
         /// Extra producer settings, key=value.
         #[arg(long = "option", value_parser = parse_kv)]
         options: Vec<(String, String)>,
@@ -241,6 +245,7 @@ fn main() -> anyhow::Result<()> {
             transactions,
             per_txn,
             threaded,
+            wait_acked,
             options,
         } => {
             runtime()?.block_on(kafka::create_topic(&brokers, "bench.txn-probe", 6))?;
@@ -252,6 +257,7 @@ fn main() -> anyhow::Result<()> {
                     transactions,
                     per_txn,
                     threaded,
+                    wait_acked,
                     &options
                 )?
             );

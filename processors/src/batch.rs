@@ -254,6 +254,10 @@ impl BatchProducer {
         let metadata = consumer.group_metadata().ok_or_else(|| {
             KafkaError::Subscription("the consumer has no group metadata yet".into())
         })?;
+        // rdkafka's commit_transaction() flushes first, with the same 100 ms polling steps as
+        // flush() (below): waiting here leaves it nothing to flush. A commit took ~100 ms more
+        // than the broker needed (BENCHMARKS.md, P2).
+        self.wait_acknowledged()?;
         retry_retriable("sending offsets to the transaction", || {
             self.producer
                 .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
@@ -263,16 +267,11 @@ impl BatchProducer {
         })
     }
 
-    fn commit_acknowledged<C: ConsumerContext>(
-        &self,
-        consumer: &BaseConsumer<C>,
-        tpl: &TopicPartitionList,
-        failures_at_start: u64,
-        sync: bool,
-    ) -> KafkaResult<()> {
-        // rdkafka's flush() polls in 100 ms steps while the ThreadedProducer's own thread takes
-        // the delivery reports, so it returned ~100 ms late for every batch. Wait for the
-        // in-flight count instead (the producer thread serves the delivery reports).
+    /// Waits until every output sent so far is acknowledged (or failed), up to the commit
+    /// timeout. rdkafka's flush() polls in 100 ms steps while the ThreadedProducer's own thread
+    /// takes the delivery reports, so it returned ~100 ms late for every batch; the in-flight
+    /// count drops as that thread serves them.
+    fn wait_acknowledged(&self) -> KafkaResult<()> {
         let deadline = Instant::now() + COMMIT_TIMEOUT;
         while self.producer.in_flight_count() > 0 {
             if Instant::now() >= deadline {
@@ -280,6 +279,17 @@ impl BatchProducer {
             }
             std::thread::sleep(Duration::from_micros(500));
         }
+        Ok(())
+    }
+
+    fn commit_acknowledged<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+        failures_at_start: u64,
+        sync: bool,
+    ) -> KafkaResult<()> {
+        self.wait_acknowledged()?;
         if self.producer.context().failures() != failures_at_start {
             return Err(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
         }

@@ -186,7 +186,10 @@ mod tests {
         // The id Python gives: sha256(b"zoom\0" + json.dumps(v, sort_keys=True,
         // separators=(",", ":")))[:16], hex.
         assert_eq!(
-            event_id(App::ZOOM, &json!({"event": "x", "payload": {"b": 1, "a": [2, {"d": 3, "c": 4}]}})),
+            event_id(
+                App::ZOOM,
+                &json!({"event": "x", "payload": {"b": 1, "a": [2, {"d": 3, "c": 4}]}})
+            ),
             "0ce0edb12f920abcf559d58a683587d9"
         );
     }
