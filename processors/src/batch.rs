@@ -15,6 +15,7 @@ use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::call_watchdog::CallWatchdog;
 use crate::config::Delivery;
 use crate::events;
 use crate::metrics::ProcessorMetrics;
@@ -22,6 +23,9 @@ use crate::producer_context::OutputProducerContext;
 use crate::redeliveries::Redeliveries;
 
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a transactional call may block in all before the process gives up on it: well past
+/// the timeout it is given, which librdkafka does not always keep (see `call_watchdog`).
+const CALL_LIMIT: Duration = Duration::from_secs(40);
 
 /// A failure the loop cannot recover from by retrying the batch (e.g. this producer was fenced
 /// by a newer instance): the process stops and its supervisor restarts it.
@@ -61,6 +65,7 @@ pub struct BatchProducer {
     batch: Mutex<Batch>,
     /// partition → next offset this process committed (for the lag metric).
     committed: Mutex<HashMap<i32, i64>>,
+    watchdog: CallWatchdog,
 }
 
 impl BatchProducer {
@@ -70,8 +75,8 @@ impl BatchProducer {
         raw_topic: String,
         metrics: ProcessorMetrics,
         redeliveries: Arc<Redeliveries>,
-    ) -> Self {
-        BatchProducer {
+    ) -> std::io::Result<Self> {
+        Ok(BatchProducer {
             producer,
             delivery,
             raw_topic,
@@ -79,7 +84,8 @@ impl BatchProducer {
             redeliveries,
             batch: Mutex::new(Batch::default()),
             committed: Mutex::new(HashMap::new()),
-        }
+            watchdog: CallWatchdog::start(CALL_LIMIT)?,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Batch> {
@@ -211,7 +217,9 @@ impl BatchProducer {
                 .emit(&self.metrics);
                 if self.delivery == Delivery::ExactlyOnce {
                     if let Err(abort) = retry_retriable("aborting the transaction", || {
-                        self.producer.abort_transaction(COMMIT_TIMEOUT)
+                        self.watchdog.bounded("abort_transaction", || {
+                            self.producer.abort_transaction(COMMIT_TIMEOUT)
+                        })
                     }) {
                         if is_fatal(&abort) {
                             return Err(FatalError::new("aborting a transaction", abort));
@@ -259,11 +267,15 @@ impl BatchProducer {
         // than the broker needed (BENCHMARKS.md, P2).
         self.wait_acknowledged()?;
         retry_retriable("sending offsets to the transaction", || {
-            self.producer
-                .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
+            self.watchdog.bounded("send_offsets_to_transaction", || {
+                self.producer
+                    .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
+            })
         })?;
         retry_retriable("committing the transaction", || {
-            self.producer.commit_transaction(COMMIT_TIMEOUT)
+            self.watchdog.bounded("commit_transaction", || {
+                self.producer.commit_transaction(COMMIT_TIMEOUT)
+            })
         })
     }
 

@@ -186,6 +186,23 @@ impl TransactionalCallRetried<'_> {
     }
 }
 
+/// A transactional call did not return within its bound (see `call_watchdog`): the process
+/// ends so that its supervisor restarts it.
+pub struct TransactionalCallHung {
+    pub call: &'static str,
+    pub waited: std::time::Duration,
+}
+
+impl TransactionalCallHung {
+    pub fn emit(self) {
+        tracing::error!(
+            call = self.call,
+            waited_s = self.waited.as_secs_f64(),
+            "transactional call hung past its timeout (librdkafka#5456); exiting so that a restart resumes from the last commit"
+        );
+    }
+}
+
 /// An aborted batch's partition could not be rewound: it was revoked meanwhile, and its new
 /// owner resumes from the committed offset.
 pub struct PartitionNotRewound<'a> {

@@ -7,6 +7,7 @@
 //! a [`Service`](zoomstream_runtime::service::Service).
 
 pub mod batch;
+pub mod call_watchdog;
 pub mod config;
 pub mod consumer_context;
 pub mod dead_letter;
@@ -320,13 +321,16 @@ fn pipeline(
         ]),
         config.raw_topic.clone(),
     ));
-    let batches = Arc::new(BatchProducer::new(
-        producer,
-        config.delivery,
-        config.raw_topic.clone(),
-        metrics,
-        redeliveries,
-    ));
+    let batches = Arc::new(
+        BatchProducer::new(
+            producer,
+            config.delivery,
+            config.raw_topic.clone(),
+            metrics,
+            redeliveries,
+        )
+        .context("starting the transactional-call watchdog")?,
+    );
     let instance_id = config.group_instance_id();
     let mut consumer_settings = vec![
         ("group.id", group_id.as_str()),
