@@ -215,10 +215,12 @@ pub(crate) fn rows(r: &Results) -> String {
         let p99 = stat(r, "benthos_ingest", "p99_ms")
             .map(|s| num(s.median))
             .unwrap_or_default();
-        let cpu = stat(r, "benthos_ingest", "cpu_s")
-            .map(|s| num(s.median))
-            .unwrap_or_default();
-        let (ratio, target) = match stat(r, "ingest_closed", "throughput_rps") {
+        // CPU seconds per 1000 requests served, from the medians of the runs.
+        let cpu_per_1000 = |key: &str| -> Option<f64> {
+            Some(stat(r, key, "cpu_s")?.median / stat(r, key, "ok")?.median * 1000.0)
+        };
+        let cpu = cpu_per_1000("benthos_ingest").map(num).unwrap_or_default();
+        let (mut ratio, target) = match stat(r, "ingest_closed", "throughput_rps") {
             Some(i) => (
                 format!("ingest ÷ Benthos = {:.2}", i.median / b.median),
                 format!(
@@ -228,9 +230,20 @@ pub(crate) fn rows(r: &Results) -> String {
             ),
             None => ("—".into(), "(run `ingest` too)".into()),
         };
+        if let (Some(ours), Some(theirs)) = (
+            cpu_per_1000("ingest_closed"),
+            cpu_per_1000("benthos_ingest"),
+        ) {
+            let _ = write!(
+                ratio,
+                "; CPU per request: Benthos {:.2} × ingest's ({} CPU-s per 1000)",
+                theirs / ours,
+                num(ours)
+            );
+        }
         let _ = writeln!(
             t,
-            "| B1 | Benthos {VERSION} ingest peer: http_server → kafka_franz, acks=all + idempotence, signature checked, 64 connections, closed loop (req/s; p99 {p99} ms, {cpu} CPU-s) | {} | {ratio} | {target} | {} |",
+            "| B1 | Benthos {VERSION} ingest peer: http_server → kafka_franz, acks=all + idempotence, signature checked, 64 connections, closed loop (req/s; p99 {p99} ms, {cpu} CPU-s per 1000 requests) | {} | {ratio} | {target} | {} |",
             fmt(&b),
             loads(r, "benthos_ingest")
         );
