@@ -67,7 +67,8 @@ pub struct SuiteArgs {
     #[arg(long, default_value_t = 200_000)]
     pub backlog: usize,
     /// Scenarios to run (comma-separated): http, acked, ingest, open, e2e, e2e-low, pipe, processor,
-    /// python, quix, long, sweep, variant [default: all but long, sweep, variant, e2e-low].
+    /// python, quix, long, sweep, variant, benthos (benthos-ingest, benthos-processor)
+    /// [default: all but long, sweep, variant, e2e-low].
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Also run the long RSS-flatness run (ingest + processor at 50 % load).
@@ -302,7 +303,16 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let needs_backlog = ["pipe", "processor", "python", "quix", "sweep", "variant"];
+    let needs_backlog = [
+        "pipe",
+        "processor",
+        "python",
+        "quix",
+        "sweep",
+        "variant",
+        "benthos",
+        "benthos-processor",
+    ];
     let mut suite = Suite {
         args,
         logs,
@@ -422,6 +432,12 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
             let cmd = suite.python_cmd("peer_quix.py");
             soft(suite.drain_child("python_quix", cmd, run));
         }
+    }
+    if ["benthos", "benthos-ingest", "benthos-processor"]
+        .iter()
+        .any(|s| suite.wants(s))
+    {
+        soft(suite.benthos(runs));
     }
     if suite.wants("variant") {
         let env: Vec<(String, String)> = suite.args.variant_env.clone();

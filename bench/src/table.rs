@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use crate::suite::median;
 
-type Results = BTreeMap<String, Vec<Value>>;
+pub(crate) type Results = BTreeMap<String, Vec<Value>>;
 
-struct Stat {
-    median: f64,
+pub(crate) struct Stat {
+    pub(crate) median: f64,
     min: f64,
     max: f64,
     n: usize,
@@ -20,7 +20,7 @@ fn field<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
-fn stat(results: &Results, key: &str, path: &str) -> Option<Stat> {
+pub(crate) fn stat(results: &Results, key: &str, path: &str) -> Option<Stat> {
     let mut values: Vec<f64> = results
         .get(key)?
         .iter()
@@ -55,7 +55,7 @@ fn peak(results: &Results, key: &str, path: &str) -> Option<f64> {
     best
 }
 
-fn loads(results: &Results, key: &str) -> String {
+pub(crate) fn loads(results: &Results, key: &str) -> String {
     results
         .get(key)
         .map(|runs| {
@@ -72,7 +72,7 @@ fn loads(results: &Results, key: &str) -> String {
         .unwrap_or_default()
 }
 
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x >= 100.0 {
         format!("{:.0}", x)
     } else if x >= 10.0 {
@@ -82,7 +82,7 @@ fn num(x: f64) -> String {
     }
 }
 
-fn fmt(s: &Stat) -> String {
+pub(crate) fn fmt(s: &Stat) -> String {
     if s.n > 1 {
         format!(
             "{} ({}–{}, n={})",
@@ -96,7 +96,7 @@ fn fmt(s: &Stat) -> String {
     }
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok {
         "**met**"
     } else {
@@ -336,6 +336,7 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
+    t.push_str(&crate::benthos::rows(r));
     // Memory.
     let mut mem = String::new();
     for (key, path, who) in [
