@@ -63,7 +63,7 @@ impl Suite {
 
     /// The ingest peer under `ingest_closed`'s load (same connections, duration, seeds).
     fn benthos_ingest(&mut self, bin: &PathBuf, run: usize) -> anyhow::Result<()> {
-        let broker = self.broker("kafka-benthos-ingest")?;
+        let broker = self.broker("ingest")?;
         // ingest creates its raw topic (12 partitions) at start; Benthos gets it made.
         self.rt
             .block_on(kafka::create_topic(&broker.addr, RAW_TOPIC, 12))?;
@@ -114,7 +114,7 @@ impl Suite {
         cmd.args(["-c", "bench/benthos/processor.yaml"])
             .env("BENTHOS_HTTP", &addr)
             .env("KAFKA_BROKERS", &broker.addr)
-            .env("RAW_TOPIC", RAW_TOPIC)
+            .env("RAW_TOPIC", &self.raw_topic)
             .env("GROUP", format!("bench-benthos-{run}"))
             .env("SCHEMAS", &schemas);
         let mut proc = Proc::spawn("benthos-processor", cmd, &self.logs)?;

@@ -242,38 +242,64 @@ impl Drop for Proc {
     }
 }
 
-/// A fresh one-node Apache Kafka (the test kit's), its data and log under the run's log folder.
-pub struct Broker {
+/// A one-node Apache Kafka (the test kit's) shared by the runs of one scenario group (e.g. every
+/// processor drain), its data and log under the run's log folder. Each drain gets a fresh raw
+/// topic on it; a new group gets a new broker. A broker per run cost ~10 s of start-up and
+/// topic creation each, ~5 minutes of a full run.
+pub struct SharedBroker {
     cluster: KafkaCluster,
     pub addr: String,
+    pub group: String,
+}
+
+impl SharedBroker {
+    pub fn start(log_dir: &Path, group: &str) -> anyhow::Result<SharedBroker> {
+        let dir = log_dir.join(format!("kafka-{group}"));
+        // A rerun of a group starts from nothing.
+        let _ = std::fs::remove_dir_all(&dir);
+        let cluster = KafkaCluster::start_in(1, dir);
+        let addr = cluster.bootstrap();
+        Ok(SharedBroker {
+            cluster,
+            addr,
+            group: group.to_owned(),
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.cluster.node(1).pid().expect("the broker runs")
+    }
+
+    /// A run's use of the broker, measured from now until [`Broker::stop`].
+    pub fn lease(&self, name: &str) -> Broker {
+        let pid = self.pid();
+        Broker {
+            addr: self.addr.clone(),
+            pid,
+            cpu_at_start: cpu_seconds(pid).unwrap_or(0.0),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// One run's lease of a [`SharedBroker`].
+pub struct Broker {
+    pub addr: String,
+    pid: u32,
+    cpu_at_start: f64,
     name: String,
 }
 
 impl Broker {
-    pub fn start(log_dir: &Path, name: &str) -> anyhow::Result<Broker> {
-        let dir = log_dir.join(name);
-        // A rerun of a scenario starts from nothing.
-        let _ = std::fs::remove_dir_all(&dir);
-        let cluster = KafkaCluster::start_in(1, dir);
-        let addr = cluster.bootstrap();
-        Ok(Broker {
-            cluster,
-            addr,
-            name: name.to_owned(),
-        })
-    }
-
-    /// Stops the broker; its peak memory and CPU seconds.
+    /// Ends the run's lease (the broker keeps running for the group's next run): its peak
+    /// memory so far and the CPU seconds it used during the run.
     pub fn stop(self) -> RssReport {
-        let pid = self.cluster.node(1).pid().expect("the broker runs");
-        let report = RssReport {
+        RssReport {
             name: self.name,
-            peak_mb: rss_mb(pid).map_or(0.0, |(_, hwm)| hwm),
+            peak_mb: rss_mb(self.pid).map_or(0.0, |(_, hwm)| hwm),
             series: Vec::new(),
-            cpu_s: cpu_seconds(pid),
-        };
-        drop(self.cluster);
-        report
+            cpu_s: cpu_seconds(self.pid).map(|now| now - self.cpu_at_start),
+        }
     }
 }
 

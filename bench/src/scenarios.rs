@@ -42,7 +42,7 @@ impl Suite {
     /// C2a: the acknowledged-producer ceiling, a child process on a fresh broker.
     pub(crate) fn acked_ceiling(&mut self) -> anyhow::Result<()> {
         for _ in 0..self.args.runs {
-            let broker = self.broker("kafka-acked")?;
+            let broker = self.broker("acked")?;
             let load_avg = loadavg();
             let mut cmd = Command::new(std::env::current_exe()?);
             cmd.args(["produce-acked", "--brokers", &broker.addr])
@@ -71,7 +71,7 @@ impl Suite {
         runs: usize,
     ) -> anyhow::Result<()> {
         for run in 0..runs {
-            let broker = self.broker("kafka-ingest")?;
+            let broker = self.broker("ingest")?;
             let load_avg = loadavg();
             let (ingest, url) = self.ingest(&broker, "ingest", env, options)?;
             let report = self.load(&url, None, self.args.duration, 200 + run as u64)?;
@@ -114,7 +114,15 @@ impl Suite {
         env: &[(&str, &str)],
         run: usize,
     ) -> anyhow::Result<()> {
-        let broker = self.broker("kafka-open")?;
+        // Ingest alone shares the ingest runs' broker; with a processor and the end-to-end reader
+        // behind it, a fresh broker per run, so that the reader sees only this run's records.
+        let group = match delivery {
+            None => "ingest".to_owned(),
+            Some(_) => format!("{key}-{run}"),
+        };
+        let broker = self.broker(&group)?;
+        // The processor behind reads what ingest writes.
+        self.raw_topic = RAW_TOPIC.to_owned();
         let load_avg = loadavg();
         let (ingest, url) = self.ingest(&broker, &format!("ingest-{key}"), &[], &[])?;
         let group = format!("bench-{key}-{run}");
@@ -289,7 +297,7 @@ impl Suite {
     pub(crate) fn drain_child(
         &mut self,
         key: &str,
-        mut cmd_for: impl FnMut(&str, &str, u64) -> Command,
+        mut cmd_for: impl FnMut(&str, &str, u64, &str) -> Command,
         run: usize,
     ) -> anyhow::Result<()> {
         let (broker, expect) = self.filled_broker(key)?;
@@ -303,7 +311,11 @@ impl Suite {
         }
         let load_avg = loadavg();
         let group = format!("bench-{key}-{run}");
-        let proc = Proc::spawn(key, cmd_for(&broker.addr, &group, expect), &self.logs)?;
+        let proc = Proc::spawn(
+            key,
+            cmd_for(&broker.addr, &group, expect, &self.raw_topic),
+            &self.logs,
+        )?;
         let log = proc.log.clone();
         let (status, rss) = proc.wait(Duration::from_secs(900))?;
         let broker_rss = broker.stop();
@@ -320,14 +332,16 @@ impl Suite {
     pub(crate) fn pipe_cmd(
         &self,
         transactional: Option<usize>,
-    ) -> impl FnMut(&str, &str, u64) -> Command {
+    ) -> impl FnMut(&str, &str, u64, &str) -> Command {
         let exe = std::env::current_exe().expect("own path");
-        move |brokers: &str, group: &str, expect: u64| {
+        move |brokers: &str, group: &str, expect: u64, raw_topic: &str| {
             let mut cmd = Command::new(&exe);
             cmd.args([
                 "pipe",
                 "--brokers",
                 brokers,
+                "--topic",
+                raw_topic,
                 "--group",
                 group,
                 "--expect",
@@ -343,7 +357,7 @@ impl Suite {
     pub(crate) fn python_cmd(
         &self,
         script: &'static str,
-    ) -> impl FnMut(&str, &str, u64) -> Command {
+    ) -> impl FnMut(&str, &str, u64, &str) -> Command {
         let python = if script.contains("quix") {
             self.args.quix_python.clone()
         } else {
@@ -351,7 +365,7 @@ impl Suite {
         };
         let sources = self.sources.clone();
         let script = PathBuf::from("bench/python").join(script);
-        move |brokers: &str, group: &str, expect: u64| {
+        move |brokers: &str, group: &str, expect: u64, raw_topic: &str| {
             let mut cmd = Command::new(&python);
             cmd.arg(&script)
                 .args([
@@ -360,7 +374,7 @@ impl Suite {
                     "--group",
                     group,
                     "--topic",
-                    RAW_TOPIC,
+                    raw_topic,
                     "--expect",
                     &expect.to_string(),
                 ])

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::gen::RawRecord;
 use crate::kafka;
 use crate::load::{self, LoadArgs};
-use crate::procs::{free_port, http_get, wait_for_port, Broker, Proc};
+use crate::procs::{free_port, http_get, wait_for_port, Broker, Proc, SharedBroker};
 
 pub const RAW_TOPIC: &str = "zoom.webhooks.raw";
 pub const SECRET: &str = "bench-secret";
@@ -113,6 +113,11 @@ pub(crate) struct Suite {
     pub(crate) results: BTreeMap<String, Vec<Value>>,
     pub(crate) sources: PathBuf,
     pub(crate) started: Instant,
+    /// The broker of the current scenario group (see [`SharedBroker`]).
+    pub(crate) shared: Option<SharedBroker>,
+    /// The raw topic the current drain reads: a fresh one per drain.
+    pub(crate) raw_topic: String,
+    drains: usize,
 }
 
 pub(crate) fn loadavg() -> String {
@@ -160,8 +165,14 @@ impl Suite {
         self.args.bin_dir.join(name)
     }
 
-    pub(crate) fn broker(&self, name: &str) -> anyhow::Result<Broker> {
-        Broker::start(&self.logs, name)
+    /// A lease of the broker of scenario group `group`, started when the group changes.
+    pub(crate) fn broker(&mut self, group: &str) -> anyhow::Result<Broker> {
+        if self.shared.as_ref().is_none_or(|b| b.group != group) {
+            // The previous group's broker stops first: one broker at a time on the machine.
+            self.shared = None;
+            self.shared = Some(SharedBroker::start(&self.logs, group)?);
+        }
+        Ok(self.shared.as_ref().expect("just started").lease(group))
     }
 
     pub(crate) fn load(
@@ -250,6 +261,7 @@ impl Suite {
         .args(["--group-id", group, "--delivery", delivery])
         .arg("--sources")
         .arg(&self.sources)
+        .args(["--raw-topic", &self.raw_topic])
         .args(["--kafka-option", "session.timeout.ms=6000"]);
         for o in &self.args.processor_options {
             cmd.args(["--kafka-option", o]);
@@ -264,10 +276,12 @@ impl Suite {
     /// A fresh broker with the raw topic holding the backlog; records the fill as a broker-ceiling
     /// sample.
     pub(crate) fn filled_broker(&mut self, name: &str) -> anyhow::Result<(Broker, u64)> {
-        let broker = self.broker(&format!("kafka-{name}"))?;
+        let broker = self.broker(drain_group(name))?;
+        self.drains += 1;
+        self.raw_topic = format!("{RAW_TOPIC}.{name}.{}", self.drains);
         self.rt
-            .block_on(kafka::create_topic(&broker.addr, RAW_TOPIC, 12))?;
-        let fill = kafka::produce(&broker.addr, RAW_TOPIC, &self.backlog, &[])?;
+            .block_on(kafka::create_topic(&broker.addr, &self.raw_topic, 12))?;
+        let fill = kafka::produce(&broker.addr, &self.raw_topic, &self.backlog, &[])?;
         if fill.failed > 0 {
             bail!(
                 "{} records of the backlog were not acknowledged",
@@ -277,6 +291,17 @@ impl Suite {
         let records = fill.records;
         self.record("broker_ceiling", serde_json::to_value(&fill)?)?;
         Ok((broker, records))
+    }
+}
+
+/// The broker group a drain scenario runs in: one broker for every run of a kind of drainer,
+/// so that each kind starts on a broker of the same age.
+fn drain_group(key: &str) -> &'static str {
+    match key {
+        k if k.starts_with("pipe") => "pipe",
+        k if k.starts_with("python") => "python",
+        k if k.starts_with("benthos") => "benthos-processor",
+        _ => "processor",
     }
 }
 
@@ -321,6 +346,9 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         results: BTreeMap::new(),
         sources,
         started: Instant::now(),
+        shared: None,
+        raw_topic: RAW_TOPIC.to_owned(),
+        drains: 0,
     };
     if needs_backlog.iter().any(|s| suite.wants(s)) {
         let started = Instant::now();
