@@ -10,11 +10,11 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
-# rdkafka-sys builds librdkafka from source (C toolchain in the image) against the system's
-# OpenSSL and zlib.
+# rdkafka-sys builds librdkafka from source with CMake (C toolchain in the image) against the
+# system's OpenSSL and zlib, and a libcurl it builds itself (OIDC tokens).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config libssl-dev zlib1g-dev \
+ && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

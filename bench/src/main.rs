@@ -23,6 +23,7 @@ mod scenarios;
 mod suite;
 mod table;
 mod transform;
+mod txn_probe;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -252,7 +253,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(kafka::create_topic(&brokers, "bench.txn-probe", 6))?;
             println!(
                 "{}",
-                kafka::txn_probe(
+                txn_probe::txn_probe(
                     &brokers,
                     "bench.txn-probe",
                     transactions,

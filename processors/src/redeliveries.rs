@@ -20,6 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use sha2::{Digest as _, Sha256};
 use zoomstream_schemas::raw::headers;
 
 use crate::events;
@@ -31,16 +32,36 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// moving would hold the whole loop (the window is then incomplete, and says so).
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An event id as the window keeps it: 16 bytes. Ingest's ids (and the ids derived from them)
+/// are 32 hex digits, the first 128 bits of a SHA-256, kept as those bits; any other id by the
+/// first 128 bits of its own SHA-256. As strings in a map and a queue an id cost ~170 bytes, and
+/// the window holds every id of the last 2 h: the 5-minute benchmark run at 4 173 webhooks/s
+/// grew the processor from 102 to 211 MiB (BENCHMARKS.md, P3). Now ~64 bytes per id.
+type IdKey = u128;
+
+fn id_key(id: &str) -> IdKey {
+    // Lower-case only: "ABC…" is another id than "abc…", and keeps its own key.
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if let Ok(bits) = u128::from_str_radix(id, 16) {
+            return bits;
+        }
+    }
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
 /// The event ids one raw partition carried within the window, by record timestamp.
 #[derive(Default)]
 struct Seen {
-    ids: HashMap<String, i64>,
-    order: VecDeque<(i64, String)>,
+    ids: HashMap<IdKey, i64>,
+    order: VecDeque<(i64, IdKey)>,
 }
 
 impl Seen {
     /// Whether `id` was seen within `window_ms` before `ts`; records it when not.
-    fn check(&mut self, id: &str, ts: i64, window_ms: i64) -> bool {
+    fn check(&mut self, id: IdKey, ts: i64, window_ms: i64) -> bool {
         while let Some((oldest, _)) = self.order.front() {
             if *oldest >= ts.saturating_sub(window_ms) {
                 break;
@@ -50,11 +71,11 @@ impl Seen {
                 self.ids.remove(&old_id);
             }
         }
-        match self.ids.get(id) {
+        match self.ids.get(&id) {
             Some(&seen) if ts.saturating_sub(seen) <= window_ms => true,
             _ => {
-                self.ids.insert(id.to_owned(), ts);
-                self.order.push_back((ts, id.to_owned()));
+                self.ids.insert(id, ts);
+                self.order.push_back((ts, id));
                 false
             }
         }
@@ -65,7 +86,7 @@ impl Seen {
 struct State {
     partitions: HashMap<i32, Seen>,
     /// Ids first seen by the open batch: forgotten if it aborts.
-    pending: Vec<(i32, String)>,
+    pending: Vec<(i32, IdKey)>,
 }
 
 /// The redelivery filter of one processor; shared by the loop, the batches and the rebalance
@@ -103,15 +124,15 @@ impl Redeliveries {
         if !self.enabled() {
             return false;
         }
+        let id = id_key(event_id);
         let mut state = self.lock();
-        let seen =
-            state
-                .partitions
-                .entry(partition)
-                .or_default()
-                .check(event_id, ts, self.window_ms);
+        let seen = state
+            .partitions
+            .entry(partition)
+            .or_default()
+            .check(id, ts, self.window_ms);
         if !seen {
-            state.pending.push((partition, event_id.to_owned()));
+            state.pending.push((partition, id));
         }
         seen
     }
@@ -235,7 +256,7 @@ impl Redeliveries {
                             .and_then(|v| std::str::from_utf8(v).ok())
                     });
                     if let (Some(id), Some(ts)) = (id, msg.timestamp().to_millis()) {
-                        seen.check(id, ts, self.window_ms);
+                        seen.check(id_key(id), ts, self.window_ms);
                     }
                     if msg.offset() + 1 >= until {
                         return Ok(seen);
@@ -280,6 +301,18 @@ mod tests {
             "read again after the abort"
         );
         assert!(f.is_redelivery(0, "kept", 3));
+    }
+
+    #[test]
+    fn ids_are_kept_as_their_128_bits_and_other_ids_by_their_digest() {
+        let ingest_id = "0ce0edb12f920abcf559d58a683587d9";
+        assert_eq!(id_key(ingest_id), 0x0ce0edb12f920abcf559d58a683587d9);
+        assert_ne!(id_key(&ingest_id.to_uppercase()), id_key(ingest_id));
+        assert_ne!(id_key("a"), id_key("b"));
+        assert_ne!(id_key("not-hex-but-32-characters-long!!"), 0);
+        let f = filter(1000);
+        assert!(!f.is_redelivery(0, ingest_id, 1));
+        assert!(f.is_redelivery(0, ingest_id, 2));
     }
 
     #[test]
