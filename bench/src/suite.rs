@@ -281,8 +281,8 @@ impl Suite {
     /// Readies a new broker for its group's runs, outside any of them. A fresh JVM compiles its
     /// hot paths during its first minute of work: without this the first run of each group
     /// paid for it (broker CPU 8–12 s against 3–4 s for the next runs; ingest 5.4k against
-    /// 12.2k req/s). So the broker first takes 50 000 raw records through a transactional
-    /// consume → produce loop, and gets the source topics the processor would create.
+    /// 12.2k req/s). So the broker first takes 50 000 raw records through a consume → produce
+    /// loop.
     fn warm_up(&mut self, brokers: &str) -> anyhow::Result<()> {
         let started = Instant::now();
         if self.warm_up_records.is_empty() {
@@ -298,11 +298,8 @@ impl Suite {
             "bench.warm-up-out",
             "bench-warm-up",
             records.len() as u64,
-            Some(10_000),
+            None,
         )?;
-        for topic in kafka::source_schemas(&self.sources)?.keys() {
-            self.rt.block_on(kafka::create_topic(brokers, topic, 6))?;
-        }
         println!(
             "[bench] broker warmed up in {:.1} s",
             started.elapsed().as_secs_f64()
