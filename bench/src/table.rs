@@ -407,7 +407,7 @@ pub fn render(r: &Results) -> String {
             .all(|k| long[k]["ratio"].as_f64().is_some_and(|x| x <= 1.10));
         let _ = writeln!(
             t,
-            "| 6 | RSS flatness, {secs:.0} s at 50 % load (mean VmRSS of 2nd fifth → last fifth); ingest served {} of {} req/s scheduled ({} not sent by the end), p99 {} ms | ingest {}; processor {} | — | flat (≤ 1.10×): {} | {} |",
+            "| 6 | RSS flatness, {secs:.0} s at 50 % load, processor redelivery window 60 s (mean VmRSS of 2nd fifth → last fifth); ingest served {} of {} req/s scheduled ({} not sent by the end), p99 {} ms | ingest {}; processor {} | — | flat (≤ 1.10×): {} | {} |",
             num(long["throughput_rps"].as_f64().unwrap_or(0.0)),
             num(long["target_rps"].as_f64().unwrap_or(0.0)),
             long["unsent"].as_u64().unwrap_or(0),
