@@ -85,13 +85,7 @@ impl Suite {
             200 + run as u64,
         )?;
         let rss = proc.stop(Duration::from_secs(10));
-        let broker_rss = broker.stop();
-        let mut v = serde_json::to_value(&report)?;
-        v["rss_peak_mb"] = json!(rss.peak_mb);
-        v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
-        v["cpu_s"] = json!(rss.cpu_s);
-        v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-        v["loadavg_before"] = json!(load_avg);
+        let v = closed_loop_record(&report, &rss, &broker.stop(), load_avg)?;
         self.record("benthos_ingest", v)
     }
 

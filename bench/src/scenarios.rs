@@ -76,13 +76,7 @@ impl Suite {
             let (ingest, url) = self.ingest(&broker, "ingest", env, options)?;
             let report = self.load(&url, None, self.args.duration, 200 + run as u64)?;
             let rss = ingest.stop(Duration::from_secs(10));
-            let broker_rss = broker.stop();
-            let mut v = serde_json::to_value(&report)?;
-            v["rss_peak_mb"] = json!(rss.peak_mb);
-            v["broker_rss_peak_mb"] = json!(broker_rss.peak_mb);
-            v["cpu_s"] = json!(rss.cpu_s);
-            v["broker_cpu_s"] = json!(broker_rss.cpu_s);
-            v["loadavg_before"] = json!(load_avg);
+            let mut v = closed_loop_record(&report, &rss, &broker.stop(), load_avg)?;
             v["env"] = json!(format!("{env:?} {options:?}"));
             self.record(key, v)?;
         }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::gen::RawRecord;
 use crate::kafka;
 use crate::load::{self, LoadArgs};
-use crate::procs::{free_port, http_get, wait_for_port, Broker, Proc, SharedBroker};
+use crate::procs::{free_port, http_get, wait_for_port, Broker, Proc, RssReport, SharedBroker};
 
 pub const RAW_TOPIC: &str = "zoom.webhooks.raw";
 pub const SECRET: &str = "bench-secret";
@@ -337,6 +337,23 @@ fn drain_group(key: &str) -> &'static str {
         k if k.starts_with("benthos") => "benthos-processor",
         _ => "processor",
     }
+}
+
+/// A closed-loop run's record: the load report with the served process's and the broker's
+/// memory and CPU (ingest and the Benthos ingest peer report alike).
+pub(crate) fn closed_loop_record(
+    report: &load::LoadReport,
+    served: &RssReport,
+    broker: &RssReport,
+    load_avg: String,
+) -> anyhow::Result<Value> {
+    let mut v = serde_json::to_value(report)?;
+    v["rss_peak_mb"] = json!(served.peak_mb);
+    v["broker_rss_peak_mb"] = json!(broker.peak_mb);
+    v["cpu_s"] = json!(served.cpu_s);
+    v["broker_cpu_s"] = json!(broker.cpu_s);
+    v["loadavg_before"] = json!(load_avg);
+    Ok(v)
 }
 
 /// A scenario that fails is reported and skipped; the rest of the run goes on.

@@ -216,10 +216,8 @@ impl BatchProducer {
                 }
                 .emit(&self.metrics);
                 if self.delivery == Delivery::ExactlyOnce {
-                    if let Err(abort) = retry_retriable("aborting the transaction", || {
-                        self.watchdog.bounded("abort_transaction", || {
-                            self.producer.abort_transaction(COMMIT_TIMEOUT)
-                        })
+                    if let Err(abort) = self.transactional("aborting the transaction", || {
+                        self.producer.abort_transaction(COMMIT_TIMEOUT)
                     }) {
                         if is_fatal(&abort) {
                             return Err(FatalError::new("aborting a transaction", abort));
@@ -266,17 +264,23 @@ impl BatchProducer {
         // flush() (below): waiting here leaves it nothing to flush. A commit took ~100 ms more
         // than the broker needed (BENCHMARKS.md, P2).
         self.wait_acknowledged()?;
-        retry_retriable("sending offsets to the transaction", || {
-            self.watchdog.bounded("send_offsets_to_transaction", || {
-                self.producer
-                    .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
-            })
+        self.transactional("sending offsets to the transaction", || {
+            self.producer
+                .send_offsets_to_transaction(tpl, &metadata, COMMIT_TIMEOUT)
         })?;
-        retry_retriable("committing the transaction", || {
-            self.watchdog.bounded("commit_transaction", || {
-                self.producer.commit_transaction(COMMIT_TIMEOUT)
-            })
+        self.transactional("committing the transaction", || {
+            self.producer.commit_transaction(COMMIT_TIMEOUT)
         })
+    }
+
+    /// One transactional call: retried while librdkafka says the same call may succeed, each
+    /// attempt bounded by the watchdog (librdkafka does not always keep the call's timeout).
+    fn transactional(
+        &self,
+        what: &'static str,
+        mut call: impl FnMut() -> KafkaResult<()>,
+    ) -> KafkaResult<()> {
+        retry_retriable(what, || self.watchdog.bounded(what, &mut call))
     }
 
     /// Waits until every output sent so far is acknowledged (or failed), up to the commit
