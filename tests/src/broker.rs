@@ -103,6 +103,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct free ports: the listeners are held until all are bound, so no two are the same
+/// (two `free_port()` calls in a row can return one port twice, and Kafka refuses a node whose
+/// broker and controller listeners share it).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
 /// The installed Kafka: `ZOOMSTREAM_KAFKA_HOME` (set by scripts/test from scripts/install-kafka).
 fn kafka_home() -> PathBuf {
     std::env::var_os("ZOOMSTREAM_KAFKA_HOME")
@@ -179,11 +191,12 @@ impl KafkaCluster {
     pub fn start_in(size: u32, dir: PathBuf) -> KafkaCluster {
         assert!(size == 1 || size == 3, "a test cluster has 1 or 3 nodes");
         std::fs::create_dir_all(&dir).expect("creating the cluster's folder");
+        let ports = free_ports(2 * size as usize);
         let nodes: Vec<KafkaNode> = (1..=size)
             .map(|id| KafkaNode {
                 id,
-                port: free_port(),
-                controller_port: free_port(),
+                port: ports[2 * (id as usize - 1)],
+                controller_port: ports[2 * (id as usize - 1) + 1],
                 dir: dir.join(format!("node-{id}")),
                 child: None,
             })
